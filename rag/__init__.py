@@ -1,0 +1,44 @@
+"""A local, private question-answering chatbot over your documents, with checked citations.
+
+    >>> from rag import ask
+    >>> ask("Who is Colin Clarke?").text
+
+Importing `rag` loads no model and opens no index: that happens on first use.
+"""
+
+from .errors import (
+    DocumentError,
+    IndexBusyError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    InvalidQuestionError,
+    ModelIntegrityError,
+    ModelNotFoundError,
+    PromptTemplateError,
+    RagError,
+)
+from .settings import Settings
+from .types import Answer, Chunk, Citation, Document, Passage
+
+
+def ask(question, history=None, settings=None, **options):
+    """Answer `question` from the indexed documents, with checked citations (see rag.pipeline)."""
+    from .pipeline import ask as _ask
+
+    return _ask(question, history, settings, **options)
+
+
+def __getattr__(name):
+    # RAG lives in rag.pipeline, which imports the heavy stages; load it only on demand.
+    if name == "RAG":
+        from .pipeline import RAG
+
+        return RAG
+    raise AttributeError(f"module 'rag' has no attribute {name!r}")
+
+
+__all__ = [
+    "ask", "RAG", "Settings", "Answer", "Chunk", "Citation", "Document", "Passage",
+    "RagError", "InvalidQuestionError", "IndexNotFoundError", "IndexMismatchError", "IndexBusyError",
+    "ModelNotFoundError", "ModelIntegrityError", "DocumentError", "PromptTemplateError",
+]

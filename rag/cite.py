@@ -1,0 +1,150 @@
+"""Check the model's [n] citations against the passages; never trust them.
+
+A citation [n] on an answer sentence is kept only when passage n was
+retrieved and the sentence can be located in it: verbatim (ignoring case and
+typographic quotes), or as a passage window (one or two sentences) that holds
+at least `threshold` of the sentence's content words. A kept citation points
+at that window with exact offsets into the source file.
+
+    check("Clarke works at the Soufan Group [1].", passages)
+    -> Checked(text="Clarke works at the Soufan Group [1].", citations=[Citation(1, "a.txt", 120, 260, "...")], ...)
+
+Sentences the model left uncited get a citation only when some passage
+supports them clearly (a stricter threshold). An answer with no kept citation
+becomes a refusal.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .text import content_words, sentence_spans
+from .types import Citation, Passage
+
+REFUSAL = "The documents do not say."
+_MARKERS = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_REFUSAL_HINTS = re.compile(
+    r"documents? do(?:es)? not (?:say|mention|contain|provide|specify)|not (?:mentioned|stated|specified) in the"
+    r"|(?:passages?|text|context) do(?:es)? not (?:say|mention|contain|provide|specify)|no information",
+    re.IGNORECASE,
+)
+_FOLD = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "—": "-", "–": "-"})
+UNCITED_BONUS = 0.2  # how much stronger support must be for a sentence the model did not cite
+
+
+@dataclass(frozen=True)
+class Checked:
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    grounding: float = 0.0
+    refused: bool = False
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    claim: str  # the sentence without its markers
+    cited: list[int]  # passage numbers the model wrote, in order
+
+
+def split_answer(raw: str) -> list[_Sentence]:
+    """Answer sentences with their [n] markers; markers that open a sentence belong
+    to the one before ("... Group. [1] He said" -> [1] backs the first sentence)."""
+    sentences: list[_Sentence] = []
+    for start, end in sentence_spans(raw.strip()):
+        piece = raw.strip()[start:end]
+        leading = re.match(r"(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+", piece)
+        if leading and sentences:
+            prev = sentences[-1]
+            sentences[-1] = _Sentence(prev.claim, prev.cited + _numbers(leading.group()))
+            piece = piece[leading.end() :]
+        claim = _MARKERS.sub("", piece).strip()
+        if claim or _numbers(piece):
+            sentences.append(_Sentence(claim, _numbers(piece)))
+    return [s for s in sentences if s.claim]
+
+
+def _numbers(text: str) -> list[int]:
+    found = [int(n) for group in _MARKERS.findall(text) for n in re.findall(r"\d+", group)]
+    return list(dict.fromkeys(found))
+
+
+def _windows(text: str) -> list[tuple[int, int]]:
+    """Single sentences and adjacent pairs of a passage, as (start, end)."""
+    spans = sentence_spans(text)
+    return spans + [(a[0], b[1]) for a, b in zip(spans, spans[1:])]
+
+
+def support(claim: str, passage: Passage) -> tuple[float, int, int]:
+    """(score, start, end) of the passage window that best supports `claim`.
+
+    Offsets are relative to the passage text. A verbatim (case- and
+    quote-insensitive) occurrence scores 1.0 and is returned as the exact span.
+    """
+    haystack = passage.text.translate(_FOLD).lower()
+    needle = claim.rstrip(".!? ").translate(_FOLD).lower()
+    if len(needle) >= 12 and len(haystack) == len(passage.text) and (at := haystack.find(needle)) >= 0:
+        return 1.0, at, at + len(needle)
+    wanted = set(content_words(claim))
+    if not wanted:
+        return 0.0, 0, 0
+    best = (0.0, 0, 0)
+    for start, end in _windows(passage.text):
+        score = len(wanted & set(content_words(passage.text[start:end]))) / len(wanted)
+        if score > best[0] or (score == best[0] and end - start < best[2] - best[1]):
+            best = (score, start, end)
+    return best
+
+
+def _citation(passage: Passage, start: int, end: int) -> Citation:
+    return Citation(passage.n, passage.source, passage.start + start, passage.start + end, passage.text[start:end])
+
+
+def _cite_sentence(sentence: _Sentence, passages: dict[int, Passage], threshold: float) -> list[Citation]:
+    kept = []
+    for n in sentence.cited:
+        if n in passages:
+            score, start, end = support(sentence.claim, passages[n])
+            if score >= threshold:
+                kept.append(_citation(passages[n], start, end))
+    if kept or sentence.cited and not _worth_rescuing(sentence):
+        return kept
+    # Uncited (or wrongly cited) sentence: cite the passage that clearly supports it, if any.
+    scored = [(support(sentence.claim, p), p) for p in passages.values()]
+    (score, start, end), passage = max(scored, key=lambda item: item[0][0], default=((0.0, 0, 0), None))
+    if passage is not None and score >= min(1.0, threshold + UNCITED_BONUS):
+        return [_citation(passage, start, end)]
+    return []
+
+
+def _worth_rescuing(sentence: _Sentence) -> bool:
+    return len(set(content_words(sentence.claim))) >= 2
+
+
+def _with_markers(claim: str, numbers: list[int]) -> str:
+    if not numbers:
+        return claim
+    marks = "".join(f"[{n}]" for n in numbers)
+    if claim[-1:] in ".!?":
+        return f"{claim[:-1]} {marks}{claim[-1]}"
+    return f"{claim} {marks}"
+
+
+def check(raw: str, passages: list[Passage], threshold: float = 0.6) -> Checked:
+    """Verify the citations of a raw model answer; see the module docstring."""
+    if not raw.strip() or _REFUSAL_HINTS.search(raw):
+        return Checked(REFUSAL, refused=True)
+    by_number = {p.n: p for p in passages}
+    sentences = split_answer(raw)
+    citations: list[Citation] = []
+    parts, grounded, counted = [], 0, 0
+    for sentence in sentences:
+        kept = _cite_sentence(sentence, by_number, threshold)
+        citations.extend(kept)
+        parts.append(_with_markers(sentence.claim, list(dict.fromkeys(c.n for c in kept))))
+        if content_words(sentence.claim):
+            counted += 1
+            grounded += bool(kept)
+    if not citations:
+        return Checked(REFUSAL, refused=True)
+    return Checked(" ".join(parts), citations, grounded / counted if counted else 0.0)

@@ -1,0 +1,140 @@
+"""The `rag` command line: ask, index, models, ui.
+
+Expected failures (RagError) print one line on stderr and exit with status 1;
+no traceback. Settings flags (`--top-k`, `--model`, ...) mirror `Settings`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .errors import RagError
+from .settings import Settings
+
+# Settings fields a user may set from the command line of every subcommand.
+FLAG_FIELDS = (
+    "model", "embedding_model", "index_dir", "docs_dir", "model_cache_dir", "top_k",
+    "retrieval_mode", "n_ctx", "max_tokens", "max_question_chars", "chunk_size", "chunk_overlap",
+)
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    for name in FLAG_FIELDS:
+        field = Settings.model_fields[name]
+        kind = field.annotation if field.annotation in (int, float) else str
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=field.description)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    given = {name: getattr(args, name) for name in FLAG_FIELDS if getattr(args, name, None) is not None}
+    return Settings(**given)
+
+
+def cmd_ask(args) -> int:
+    from .pipeline import RAG
+
+    # Print the checked answer, not the raw stream: the checker may drop citations.
+    answer = RAG(_settings(args)).ask(args.question)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    print(answer.text)
+    if answer.citations:
+        print("\nSources:")
+        for c in answer.citations:
+            print(f"  [{c.n}] {c.source} chars {c.start}-{c.end}: \"{_short(c.quote)}\"")
+    print(f"\n(grounding {answer.grounding:.0%}, {answer.timings['total_ms'] / 1000:.1f} s)", file=sys.stderr)
+    return 0
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def cmd_index(args) -> int:
+    from .embed import SentenceTransformerEmbedder
+    from .index import build_index
+
+    settings = _settings(args)
+    folder = Path(args.path) if args.path else settings.docs_dir
+    info = build_index(settings, SentenceTransformerEmbedder(settings.embedding_model), folder)
+    print(f"indexed {info.chunk_count} chunks from {folder} into {settings.index_dir}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .models import catalogue_rows
+
+    rows = catalogue_rows()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    default = _settings(args).model
+    for row in rows:
+        mark = "*" if row["name"] == default else " "
+        state = "installed" if row["installed"] else f"not installed ({row['install']})"
+        print(f"{mark} {row['name']:<20} {row['role']:<9} {row['size_mb']:>5} MB  {state}")
+        print(f"    {row['description']}")
+    print("\n* = the model in use; any .gguf file can be chosen with --model PATH")
+    return 0
+
+
+def cmd_ui(args) -> int:
+    from .ui import launch
+
+    launch(_settings(args), host=args.host, port=args.port)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Ask questions about your documents, offline.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ask = sub.add_parser("ask", help="answer a question with checked citations")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    ask.set_defaults(run=cmd_ask)
+
+    index = sub.add_parser("index", help="build or update the index of a documents folder")
+    index.add_argument("path", nargs="?", help="documents folder (default: the seeds)")
+    index.set_defaults(run=cmd_index)
+
+    models = sub.add_parser("models", help="list the model catalogue and what is installed")
+    models.add_argument("--json", action="store_true")
+    models.set_defaults(run=cmd_models)
+
+    ui = sub.add_parser("ui", help="open the chat in the browser")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=7860)
+    ui.set_defaults(run=cmd_ui)
+
+    for subparser in (ask, index, models, ui):
+        _add_settings_flags(subparser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except RagError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except ValidationError as error:  # a bad setting from a flag or RAG_* variable
+        problem = error.errors()[0]
+        print(f"error: setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The project's exceptions: one base class, messages that say what to do.
+
+    RagError
+     ├── InvalidQuestionError   empty, blank, too long or not text
+     ├── IndexNotFoundError     no index yet
+     ├── IndexMismatchError     index built with other embedding/chunk settings
+     ├── IndexBusyError         another process is writing the index
+     ├── ModelNotFoundError     catalogue entry not installed, or no such file
+     ├── ModelIntegrityError    sha256 of a model file differs from the pin
+     ├── DocumentError          no readable documents, bad upload
+     └── PromptTemplateError    missing template or placeholder
+
+Front ends (CLI, UI) print `str(error)` as one line; no traceback.
+"""
+
+
+class RagError(Exception):
+    """Base class: every expected failure of the project."""
+
+
+class InvalidQuestionError(RagError, ValueError):
+    pass
+
+
+class IndexNotFoundError(RagError):
+    pass
+
+
+class IndexMismatchError(RagError):
+    pass
+
+
+class IndexBusyError(RagError):
+    pass
+
+
+class ModelNotFoundError(RagError):
+    pass
+
+
+class ModelIntegrityError(RagError):
+    pass
+
+
+class DocumentError(RagError):
+    pass
+
+
+class PromptTemplateError(RagError):
+    pass

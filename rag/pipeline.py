@@ -1,0 +1,173 @@
+"""The pipeline users call: `ask()` and the `RAG` session that keeps things loaded.
+
+    >>> from rag import ask
+    >>> answer = ask("Who is Colin Clarke?")
+    >>> answer.text, [c.quote for c in answer.citations]
+
+`RAG` opens the index and loads the models lazily, on first use, and keeps
+them for later questions; `RAG.stream()` yields the answer's text as the
+model writes it, then the checked `Answer`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from functools import cached_property
+
+from .cite import REFUSAL, check
+from .embed import Embedder, SentenceTransformerEmbedder
+from .errors import InvalidQuestionError
+from .generate import Generator, LlamaGenerator
+from .index import ChromaStore, ensure_index
+from .models import resolve_llm
+from .prompts import build_messages, fit_passages
+from .retrieve import Retriever
+from .settings import Settings
+from .types import Answer, Passage
+
+PROMPT_MARGIN_TOKENS = 16  # slack for tokenizer differences between count and call
+
+
+def validate_question(question: object, max_chars: int) -> str:
+    if not isinstance(question, str):
+        raise InvalidQuestionError(f"the question must be text, not {type(question).__name__}")
+    if not question.strip():
+        raise InvalidQuestionError("the question is empty: type a question about the documents")
+    if len(question) > max_chars:
+        raise InvalidQuestionError(
+            f"the question is {len(question)} characters long; the limit is {max_chars} "
+            "(set RAG_MAX_QUESTION_CHARS to change it)"
+        )
+    return question.strip()
+
+
+def validate_history(history: object) -> list[dict]:
+    if history is None:
+        return []
+    if not isinstance(history, list) or not all(
+        isinstance(t, dict) and t.get("role") in ("user", "assistant") and isinstance(t.get("content"), str)
+        for t in history
+    ):
+        raise InvalidQuestionError("history must be a list of {'role': 'user'|'assistant', 'content': str}")
+    return history
+
+
+def search_query(question: str, history: list[dict]) -> str:
+    """A standalone search query: a follow-up borrows the previous user question's words."""
+    earlier = [t["content"] for t in history if t["role"] == "user"]
+    return f"{earlier[-1]} {question}" if earlier else question
+
+
+class RAG:
+    """A session: index, embedder and model loaded once, one question at a time per model."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
+        store: ChromaStore | None = None,
+        progress: bool = True,
+    ):
+        self.settings = settings or Settings()
+        self._embedder = embedder
+        self._generator = generator
+        self._store = store
+        self._progress = progress
+        self._open_lock = threading.Lock()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = SentenceTransformerEmbedder(self.settings.embedding_model)
+        return self._embedder
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            path = resolve_llm(self.settings.model, self.settings.model_cache_dir)
+            self._generator = LlamaGenerator(path, self.settings)
+        return self._generator
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        with self._open_lock:
+            if self._store is None:
+                self._store = ensure_index(self.settings, self.embedder, self._progress)
+        return Retriever(self._store, self.embedder, self.settings.retrieval_mode, self.settings.rrf_k)
+
+    def warm_up(self) -> "RAG":
+        """Open the index and load both models now instead of on the first question."""
+        self.retriever.search("warm up", 1)
+        if hasattr(self.generator, "warm_up"):
+            self.generator.warm_up()
+        return self
+
+    def retrieve(self, query: str, k: int | None = None, mode: str | None = None) -> list[Passage]:
+        return self.retriever.search(query, k or self.settings.top_k, mode)
+
+    def ask(self, question: str, history: list[dict] | None = None, **options) -> Answer:
+        """The checked answer to `question` (see `stream` for the options)."""
+        for item in self.stream(question, history, **options):
+            if isinstance(item, Answer):
+                return item
+        raise AssertionError("stream() ended without an Answer")
+
+    def stream(
+        self, question: str, history: list[dict] | None = None, *, top_k: int | None = None, mode: str | None = None
+    ) -> Iterator[str | Answer]:
+        """Yield the answer's text pieces as the model writes them, then the checked Answer."""
+        question = validate_question(question, self.settings.max_question_chars)
+        history = validate_history(history)
+        started = time.perf_counter()
+        query = search_query(question, history)
+        passages = self.retrieve(query, top_k, mode)
+        retrieve_ms = _ms(started)
+        timings = {"retrieve_ms": retrieve_ms, "first_token_ms": None, "total_ms": None,
+                   "prompt_tokens": 0, "completion_tokens": 0}
+        if not passages:
+            timings["total_ms"] = _ms(started)
+            yield Answer(REFUSAL, True, [], [], 0.0, timings, query)
+            return
+        budget = self.generator.n_ctx - self.settings.max_tokens - PROMPT_MARGIN_TOKENS
+        passages, timings["prompt_tokens"] = fit_passages(
+            passages, lambda ps: build_messages(ps, question, history), self.generator.count_tokens, budget
+        )
+        raw = []
+        for piece in self.generator.stream(build_messages(passages, question, history), self.settings.max_tokens):
+            if timings["first_token_ms"] is None:
+                timings["first_token_ms"] = _ms(started)
+            raw.append(piece)
+            yield piece
+        timings["completion_tokens"] = self.generator.count_tokens("".join(raw)) if raw else 0
+        checked = check("".join(raw), passages, self.settings.support_threshold)
+        timings["total_ms"] = _ms(started)
+        yield Answer(checked.text, checked.refused, checked.citations, passages, checked.grounding, timings, query)
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 1)
+
+
+_sessions: dict[str, RAG] = {}
+_sessions_lock = threading.Lock()
+
+
+def session(settings: Settings | None = None) -> RAG:
+    """A shared session per distinct settings, so repeated `ask()` calls reuse loaded models."""
+    settings = settings or Settings()
+    key = settings.model_dump_json()
+    with _sessions_lock:
+        if key not in _sessions:
+            _sessions[key] = RAG(settings)
+        return _sessions[key]
+
+
+def ask(question: str, history: list[dict] | None = None, settings: Settings | None = None, **options) -> Answer:
+    """Answer `question` from the indexed documents, with checked citations."""
+    if settings is None:
+        validate_question(question, Settings().max_question_chars)  # fail fast, before loading anything
+    return session(settings).ask(question, history, **options)

@@ -1,0 +1,73 @@
+"""One settings object, built once at the edge (CLI, UI, `ask()`), passed down.
+
+Every field can be set by an environment variable with the `RAG_` prefix
+(`RAG_TOP_K=6`) or by keyword (`Settings(top_k=6)`). Stages never read the
+environment themselves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CACHE_ROOT = Path.home() / ".cache" / "rag"
+
+
+def _default_docs_dir() -> Path:
+    # A checkout ships the seed articles next to the package.
+    seeds = PROJECT_ROOT / "seeds"
+    return seeds if seeds.is_dir() else Path("seeds")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAG_", frozen=True, extra="forbid")
+
+    docs_dir: Path = Field(
+        default_factory=_default_docs_dir,
+        description="Folder of .txt/.md documents the index follows when none is built yet.",
+    )
+    index_dir: Path = Field(
+        default=CACHE_ROOT / "index", description="Folder holding the persistent Chroma index."
+    )
+    model_cache_dir: Path = Field(
+        default=CACHE_ROOT / "models",
+        description="Where split GGUF files are assembled (once) and verified.",
+    )
+    model: str = Field(
+        default="qwen2.5-coder-0.5b",
+        description="LLM: a catalogue name (see `rag models`) or a path to a .gguf file.",
+    )
+    embedding_model: str = Field(
+        default="all-minilm-l6-v2",
+        description="Embedding model: a catalogue name or a sentence-transformers folder.",
+    )
+    chunk_size: int = Field(default=500, ge=100, description="Target chunk length in characters.")
+    chunk_overlap: int = Field(
+        default=100, ge=0, description="Characters of trailing sentences repeated in the next chunk."
+    )
+    top_k: int = Field(default=4, ge=1, le=20, description="Number of passages given to the model.")
+    retrieval_mode: Literal["hybrid", "dense", "bm25"] = Field(
+        default="hybrid", description="Dense vectors, BM25, or both fused by reciprocal rank."
+    )
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
+    n_ctx: int = Field(default=2048, ge=256, description="LLM context window in tokens.")
+    max_tokens: int = Field(default=160, ge=16, description="Most tokens the LLM may write.")
+    temperature: float = Field(default=0.0, ge=0.0, description="0 keeps answers deterministic.")
+    seed: int = Field(default=0, description="Sampling seed.")
+    n_threads: int | None = Field(default=None, description="LLM CPU threads (None: all cores).")
+    max_question_chars: int = Field(
+        default=4000, ge=1, description="Longer questions are refused before reaching the model."
+    )
+    support_threshold: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="Share of a sentence's content words that must occur in the cited passage.",
+    )
+    auto_index: bool = Field(
+        default=True, description="Build or refresh the index when the documents changed."
+    )

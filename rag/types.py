@@ -1,0 +1,59 @@
+"""Value types passed between the pipeline stages (all frozen)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Document:
+    source: str  # file name relative to the documents folder
+    text: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    source: str
+    start: int  # source_text[start:end] == text
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk as shown to the model; `n` is its [n] number (1-based)."""
+
+    n: int
+    chunk_id: str
+    source: str
+    start: int
+    end: int
+    text: str
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A checked citation: `quote == source_text[start:end]`."""
+
+    n: int
+    source: str
+    start: int
+    end: int
+    quote: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    refused: bool
+    citations: list[Citation] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)
+    grounding: float = 0.0
+    timings: dict = field(default_factory=dict)
+    query: str = ""  # what was searched (differs from the question for follow-ups)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,61 @@
+"""Fakes behind the pipeline's protocols, for fast unit tests."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+
+from rag.text import content_words
+
+
+class FakeEmbedder:
+    """Deterministic bag-of-words vectors: texts sharing words are close."""
+
+    name = "fake-embedder"
+
+    def __init__(self, dimension: int = 64):
+        self._dimension = dimension
+        self.calls = 0
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def _vector(self, text: str) -> list[float]:
+        vector = [0.0] * self._dimension
+        for word in content_words(text) or ["empty"]:
+            vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % self._dimension] += 1.0
+        norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+        return [v / norm for v in vector]
+
+    def embed(self, texts: list[str], batch_size: int = 64) -> list[list[float]]:
+        self.calls += 1
+        return [self._vector(t) for t in texts]
+
+
+class FakeGenerator:
+    """Replies with canned text (a string, or a function of the messages) and records prompts."""
+
+    def __init__(self, reply="The documents do not say.", n_ctx: int = 2048):
+        self.reply = reply
+        self.n_ctx = n_ctx
+        self.prompts: list[list[dict]] = []
+        self.lock = threading.Lock()
+        self.active = 0
+        self.max_active = 0
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + text.count("\n")
+
+    def stream(self, messages, max_tokens):
+        with self.lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+            try:
+                self.prompts.append(messages)
+                reply = self.reply(messages) if callable(self.reply) else self.reply
+                for word in reply.split(" "):
+                    yield word + " "
+            finally:
+                self.active -= 1

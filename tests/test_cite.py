@@ -1,0 +1,76 @@
+from rag.cite import REFUSAL, check, split_answer
+from rag.types import Passage
+
+SOURCE = (
+    "Intro line.\n"
+    "Colin Clarke is director of policy and research at the Soufan Group. "
+    "The Soufan Group is based in New York.\n"
+    "Russia supplied drones to the militias in 2023."
+)
+
+
+def passage(n: int, text: str, source: str = "a.txt") -> Passage:
+    start = SOURCE.index(text)
+    return Passage(n, f"c{n}", source, start, start + len(text), text)
+
+
+P1 = passage(1, "Colin Clarke is director of policy and research at the Soufan Group. The Soufan Group is based in New York.")
+P2 = passage(2, "Russia supplied drones to the militias in 2023.")
+
+
+def assert_quotes_exact(result):
+    for c in result.citations:
+        assert SOURCE[c.start : c.end] == c.quote
+
+
+def test_verbatim_claim_keeps_exact_span():
+    result = check("Colin Clarke is director of policy and research at the Soufan Group [1].", [P1, P2])
+    assert not result.refused
+    assert [c.n for c in result.citations] == [1]
+    assert result.citations[0].quote == "Colin Clarke is director of policy and research at the Soufan Group"
+    assert result.grounding == 1.0
+    assert_quotes_exact(result)
+
+
+def test_paraphrase_supported_by_a_passage_sentence_is_kept():
+    result = check("Clarke directs research at the Soufan Group [1].", [P1, P2])
+    assert [c.n for c in result.citations] == [1]
+    assert "Soufan Group" in result.citations[0].quote
+    assert_quotes_exact(result)
+
+
+def test_citation_of_a_passage_not_retrieved_is_dropped():
+    result = check("Russia supplied drones in 2023 [7].", [P1, P2])
+    assert 7 not in [c.n for c in result.citations]
+
+
+def test_citation_to_a_passage_that_does_not_support_the_claim_is_dropped():
+    result = check("Paris is the capital of France [1].", [P1, P2])
+    assert result.refused and result.text == REFUSAL and result.citations == []
+
+
+def test_grounding_is_the_share_of_supported_sentences():
+    result = check("Russia supplied drones to the militias [2]. Bananas grow on tall purple trees [1].", [P1, P2])
+    assert [c.n for c in result.citations] == [2]
+    assert result.grounding == 0.5
+    assert "[1]" not in result.text and "[2]" in result.text
+
+
+def test_model_refusal_becomes_the_plain_refusal():
+    result = check("The passages do not mention the capital of France.", [P1, P2])
+    assert result.refused and result.text == REFUSAL
+
+
+def test_uncited_sentence_clearly_in_a_passage_gets_a_checked_citation():
+    result = check("Russia supplied drones to the militias in 2023.", [P1, P2])
+    assert [c.n for c in result.citations] == [2]
+    assert result.text.endswith("[2].")
+
+
+def test_markers_after_the_period_belong_to_the_sentence_before():
+    sentences = split_answer("Clarke is at Soufan. [1] Drones came in 2023 [2][1].")
+    assert [(s.claim, s.cited) for s in sentences] == [("Clarke is at Soufan.", [1]), ("Drones came in 2023.", [2, 1])]
+
+
+def test_empty_answer_is_a_refusal():
+    assert check("", [P1]).refused
