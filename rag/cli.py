@@ -93,6 +93,32 @@ def cmd_ui(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    from .evaluate import EVAL_DIR, QA_PATH, iter_configs, run_eval
+    from .models import CATALOGUE, is_installed
+    from .pipeline import RAG
+    from .report import write_comparison, write_report
+
+    settings = _settings(args)
+    qa_path = Path(args.qa or QA_PATH)
+    out = Path(args.out or EVAL_DIR)
+    if not args.compare:
+        report = run_eval(settings, qa_path, args.limit)
+        paths = write_report(report, out)
+        print(json.dumps({k: v for k, v in report["overall"].items()}, indent=1))
+        print("wrote " + ", ".join(str(p) for p in paths))
+        return 0
+    installed = [n for n, e in CATALOGUE.items() if e.role == "llm" and is_installed(e)]
+    base = RAG(settings)  # share one index and embedder between configurations
+    results = []
+    for name, config in iter_configs(installed, settings):
+        print(f"== {name}", file=sys.stderr)
+        rag = RAG(config, embedder=base.embedder, store=base.retriever.store)
+        results.append((name, run_eval(config, qa_path, args.limit, rag=rag)))
+    print(write_comparison(results, out).read_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Ask questions about your documents, offline.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -110,12 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true")
     models.set_defaults(run=cmd_models)
 
+    evaluate = sub.add_parser("eval", help="score answer quality on the QA set (offline, no judge)")
+    evaluate.add_argument("--qa", help="QA file (default: eval/qa.jsonl)")
+    evaluate.add_argument("--out", help="report folder (default: eval/)")
+    evaluate.add_argument("--limit", type=int, help="only the first N questions")
+    evaluate.add_argument("--compare", action="store_true", help="compare retrieval modes and installed models")
+    evaluate.set_defaults(run=cmd_eval)
+
     ui = sub.add_parser("ui", help="open the chat in the browser")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=7860)
     ui.set_defaults(run=cmd_ui)
 
-    for subparser in (ask, index, models, ui):
+    for subparser in (ask, index, models, evaluate, ui):
         _add_settings_flags(subparser)
     return parser
 
