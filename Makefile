@@ -9,12 +9,28 @@ PORT ?= 7860
 
 .PHONY: run test setup setup-test models-extra eval clean-index
 
+# llama-cpp-python compiles llama.cpp on install. A native build may use CPU
+# features (AMX) that a virtual machine advertises but does not allow, which
+# kills the process with SIGILL on the first long prompt; build for x86-64-v3
+# (AVX2/FMA) instead, once, into a wheel folder outside the checkout.
+LLAMA_VERSION := 0.3.36
+LLAMA_WHEELS := $(HOME)/.cache/rag-wheels/x86-64-v3
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_BMI2=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
+$(VENV)/.llama: | $(VENV)/bin/python
+	ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel --no-deps --no-cache-dir \
+	  llama-cpp-python==$(LLAMA_VERSION) -w $(LLAMA_WHEELS)
+	$(PIP) install -c constraints.txt $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+	touch $@
+
 # The stamp files make a second `make run` start at once.
-$(VENV)/.installed: pyproject.toml constraints.txt | $(VENV)/bin/python
+$(VENV)/.installed: pyproject.toml constraints.txt $(VENV)/.llama
 	$(PIP) install -c constraints.txt -e .
 	touch $@
 

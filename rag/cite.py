@@ -30,7 +30,8 @@ _REFUSAL_HINTS = re.compile(
     re.IGNORECASE,
 )
 _FOLD = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "—": "-", "–": "-"})
-UNCITED_BONUS = 0.2  # how much stronger support must be for a sentence the model did not cite
+UNCITED_BONUS = 0.1  # how much stronger support must be for a sentence the model did not cite
+MIN_CLAIM_COVER = 0.3  # a supporting window holds at least this share of all the claim's words
 
 
 @dataclass(frozen=True)
@@ -75,22 +76,30 @@ def _windows(text: str) -> list[tuple[int, int]]:
     return spans + [(a[0], b[1]) for a, b in zip(spans, spans[1:])]
 
 
-def support(claim: str, passage: Passage) -> tuple[float, int, int]:
+def support(claim: str, passage: Passage, question_words: frozenset[str] = frozenset()) -> tuple[float, int, int]:
     """(score, start, end) of the passage window that best supports `claim`.
 
-    Offsets are relative to the passage text. A verbatim (case- and
-    quote-insensitive) occurrence scores 1.0 and is returned as the exact span.
+    The score is the share of the claim's *new* content words (those not
+    already in the question) found in the window, so restating the question
+    earns nothing: "The capital of France is Paris" is scored on "paris"
+    alone. The window must also hold at least MIN_CLAIM_COVER of all the
+    claim's words. Offsets are relative to the passage text; a verbatim (case-
+    and quote-insensitive) occurrence scores 1.0 and is returned exactly.
     """
     haystack = passage.text.translate(_FOLD).lower()
     needle = claim.rstrip(".!? ").translate(_FOLD).lower()
     if len(needle) >= 12 and len(haystack) == len(passage.text) and (at := haystack.find(needle)) >= 0:
         return 1.0, at, at + len(needle)
-    wanted = set(content_words(claim))
-    if not wanted:
+    claim_words = set(content_words(claim))
+    new_words = claim_words - question_words or claim_words
+    if not claim_words:
         return 0.0, 0, 0
     best = (0.0, 0, 0)
     for start, end in _windows(passage.text):
-        score = len(wanted & set(content_words(passage.text[start:end]))) / len(wanted)
+        window = set(content_words(passage.text[start:end]))
+        if len(claim_words & window) < MIN_CLAIM_COVER * len(claim_words):
+            continue
+        score = len(new_words & window) / len(new_words)
         if score > best[0] or (score == best[0] and end - start < best[2] - best[1]):
             best = (score, start, end)
     return best
@@ -100,17 +109,19 @@ def _citation(passage: Passage, start: int, end: int) -> Citation:
     return Citation(passage.n, passage.source, passage.start + start, passage.start + end, passage.text[start:end])
 
 
-def _cite_sentence(sentence: _Sentence, passages: dict[int, Passage], threshold: float) -> list[Citation]:
+def _cite_sentence(
+    sentence: _Sentence, passages: dict[int, Passage], threshold: float, question_words: frozenset[str]
+) -> list[Citation]:
     kept = []
     for n in sentence.cited:
         if n in passages:
-            score, start, end = support(sentence.claim, passages[n])
+            score, start, end = support(sentence.claim, passages[n], question_words)
             if score >= threshold:
                 kept.append(_citation(passages[n], start, end))
     if kept or sentence.cited and not _worth_rescuing(sentence):
         return kept
     # Uncited (or wrongly cited) sentence: cite the passage that clearly supports it, if any.
-    scored = [(support(sentence.claim, p), p) for p in passages.values()]
+    scored = [(support(sentence.claim, p, question_words), p) for p in passages.values()]
     (score, start, end), passage = max(scored, key=lambda item: item[0][0], default=((0.0, 0, 0), None))
     if passage is not None and score >= min(1.0, threshold + UNCITED_BONUS):
         return [_citation(passage, start, end)]
@@ -130,8 +141,9 @@ def _with_markers(claim: str, numbers: list[int]) -> str:
     return f"{claim} {marks}"
 
 
-def check(raw: str, passages: list[Passage], threshold: float = 0.6) -> Checked:
+def check(raw: str, passages: list[Passage], threshold: float = 0.6, question: str = "") -> Checked:
     """Verify the citations of a raw model answer; see the module docstring."""
+    question_words = frozenset(content_words(question))
     if not raw.strip() or _REFUSAL_HINTS.search(raw):
         return Checked(REFUSAL, refused=True)
     by_number = {p.n: p for p in passages}
@@ -139,7 +151,7 @@ def check(raw: str, passages: list[Passage], threshold: float = 0.6) -> Checked:
     citations: list[Citation] = []
     parts, grounded, counted = [], 0, 0
     for sentence in sentences:
-        kept = _cite_sentence(sentence, by_number, threshold)
+        kept = _cite_sentence(sentence, by_number, threshold, question_words)
         citations.extend(kept)
         parts.append(_with_markers(sentence.claim, list(dict.fromkeys(c.n for c in kept))))
         if content_words(sentence.claim):

@@ -20,7 +20,7 @@ from .settings import Settings
 # Settings fields a user may set from the command line of every subcommand.
 FLAG_FIELDS = (
     "model", "embedding_model", "index_dir", "docs_dir", "model_cache_dir", "top_k",
-    "retrieval_mode", "n_ctx", "max_tokens", "max_question_chars", "chunk_size", "chunk_overlap",
+    "retrieval_mode", "prompts_dir", "n_ctx", "max_tokens", "max_question_chars", "chunk_size", "chunk_overlap",
 )
 
 
@@ -100,6 +100,8 @@ def cmd_eval(args) -> int:
     from .report import write_comparison, write_report
 
     settings = _settings(args)
+    if args.action == "generate":
+        return _generate_candidates(settings, args)
     qa_path = Path(args.qa or QA_PATH)
     out = Path(args.out or EVAL_DIR)
     if not args.compare:
@@ -116,6 +118,19 @@ def cmd_eval(args) -> int:
         rag = RAG(config, embedder=base.embedder, store=base.retriever.store)
         results.append((name, run_eval(config, qa_path, args.limit, rag=rag)))
     print(write_comparison(results, out).read_text())
+    return 0
+
+
+def _generate_candidates(settings: Settings, args) -> int:
+    from .evaluate import EVAL_DIR
+    from .pipeline import RAG
+    from .synth import propose, write_candidates
+
+    rag = RAG(settings)
+    store = rag.retriever.store
+    candidates, reasons = propose(store.chunks(), rag.generator, args.count)
+    path = write_candidates(candidates, Path(args.out or EVAL_DIR) / "candidates.jsonl", Path(store.info.docs_dir))
+    print(f"{len(candidates)} of {args.count} proposals admitted ({reasons}); review them in {path}")
     return 0
 
 
@@ -137,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(run=cmd_models)
 
     evaluate = sub.add_parser("eval", help="score answer quality on the QA set (offline, no judge)")
+    evaluate.add_argument("action", nargs="?", choices=["run", "generate"], default="run",
+                          help="run: score the QA set; generate: propose new QA pairs for review")
+    evaluate.add_argument("--count", type=int, default=20, help="generate: passages to propose from")
     evaluate.add_argument("--qa", help="QA file (default: eval/qa.jsonl)")
     evaluate.add_argument("--out", help="report folder (default: eval/)")
     evaluate.add_argument("--limit", type=int, help="only the first N questions")

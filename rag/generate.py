@@ -6,6 +6,7 @@ the generator's lock for as long as it streams.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,7 +42,7 @@ class LlamaGenerator:
             self._llm = Llama(
                 model_path=str(self.model_path),
                 n_ctx=self.n_ctx,
-                n_threads=self.n_threads,
+                n_threads=self.n_threads or os.cpu_count(),
                 seed=self.seed,
                 verbose=False,
             )

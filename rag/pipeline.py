@@ -134,16 +134,16 @@ class RAG:
             return
         budget = self.generator.n_ctx - self.settings.max_tokens - PROMPT_MARGIN_TOKENS
         passages, timings["prompt_tokens"] = fit_passages(
-            passages, lambda ps: build_messages(ps, question, history), self.generator.count_tokens, budget
+            passages, lambda ps: build_messages(ps, question, history, self.settings.prompts_dir), self.generator.count_tokens, budget
         )
         raw = []
-        for piece in self.generator.stream(build_messages(passages, question, history), self.settings.max_tokens):
+        for piece in self.generator.stream(build_messages(passages, question, history, self.settings.prompts_dir), self.settings.max_tokens):
             if timings["first_token_ms"] is None:
                 timings["first_token_ms"] = _ms(started)
             raw.append(piece)
             yield piece
         timings["completion_tokens"] = self.generator.count_tokens("".join(raw)) if raw else 0
-        checked = check("".join(raw), passages, self.settings.support_threshold)
+        checked = check("".join(raw), passages, self.settings.support_threshold, question)
         timings["total_ms"] = _ms(started)
         yield Answer(checked.text, checked.refused, checked.citations, passages, checked.grounding, timings, query)
 

@@ -39,7 +39,7 @@ def render(template: str, **values: str) -> str:
 
 
 def format_passages(passages: list[Passage]) -> str:
-    return "\n\n".join(f"[{p.n}] (from {p.source})\n{p.text}" for p in passages)
+    return "\n\n".join(f"[{p.n}] {p.text}" for p in passages)
 
 
 def format_history(history: list[dict]) -> str:

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
         default="all-minilm-l6-v2",
         description="Embedding model: a catalogue name or a sentence-transformers folder.",
     )
+    prompts_dir: Path = Field(
+        default=PROJECT_ROOT / "prompts", description="Folder of the prompt templates (*.txt)."
+    )
     chunk_size: int = Field(default=500, ge=100, description="Target chunk length in characters.")
     chunk_overlap: int = Field(
         default=100, ge=0, description="Characters of trailing sentences repeated in the next chunk."
@@ -58,7 +61,7 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=160, ge=16, description="Most tokens the LLM may write.")
     temperature: float = Field(default=0.0, ge=0.0, description="0 keeps answers deterministic.")
     seed: int = Field(default=0, description="Sampling seed.")
-    n_threads: int | None = Field(default=None, description="LLM CPU threads (None: all cores).")
+    n_threads: int | None = Field(default=None, description="LLM CPU threads (default: all cores).")
     max_question_chars: int = Field(
         default=4000, ge=1, description="Longer questions are refused before reaching the model."
     )

@@ -7,6 +7,7 @@ piece of document or model text escaped, so HTML in a source shows as text.
 from __future__ import annotations
 
 import html
+import os
 
 from .errors import RagError
 from .pipeline import RAG
@@ -53,6 +54,7 @@ def to_history(messages: list[dict]) -> list[dict]:
 
 
 def build_app(rag: RAG):
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine
     import gradio as gr
 
     def respond(question: str, chat: list[dict], turns: list[dict]):
@@ -75,7 +77,7 @@ def build_app(rag: RAG):
             chat[-1] = {"role": "assistant", "content": escape(f"⚠ {error}")}
             yield chat, "", turns, ""
 
-    with gr.Blocks(title="Ask your documents") as app:
+    with gr.Blocks(title="Ask your documents", analytics_enabled=False) as app:
         gr.Markdown("## Ask your documents\nAnswers come only from the indexed documents; every citation is checked.")
         chatbot = gr.Chatbot(label="Chat", height=420)
         question = gr.Textbox(label="Question", placeholder="Ask something about the documents…")

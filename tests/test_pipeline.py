@@ -12,7 +12,7 @@ from fakes import FakeGenerator
 def quote_reply(messages):
     """Answer by copying the first sentence of passage [1], cited."""
     user = messages[-1]["content"]
-    first = user.split("[1] (from ")[1].split("\n", 1)[1]
+    first = user.split("[1] ")[1].split("\n\n")[0]
     start, end = sentence_spans(first)[0]
     return first[start:end] + " [1]"
 
