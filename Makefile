@@ -9,14 +9,23 @@ PORT ?= 7860
 
 .PHONY: run test setup setup-test models-extra eval clean-index
 
-# llama-cpp-python compiles llama.cpp on install. A native build may use CPU
-# features (AMX) that a virtual machine advertises but does not allow, which
-# kills the process with SIGILL on the first long prompt; build for x86-64-v3
-# (AVX2/FMA) instead, once, into a wheel folder outside the checkout.
+# llama-cpp-python compiles llama.cpp on install. A native build enables AMX,
+# which this kind of virtual machine advertises but does not allow: the first
+# long prompt dies with SIGILL. So build for an explicit instruction set, once,
+# into a wheel folder outside the checkout: AVX-512 (with VNNI/BF16) when the CPU
+# has it (about 1.9x faster prompt reading here), else AVX2.
 LLAMA_VERSION := 0.3.36
-LLAMA_WHEELS := $(HOME)/.cache/rag-wheels/x86-64-v3
+AVX512 := $(shell for f in avx512f avx512bw avx512vl avx512_vnni avx512_bf16; do \
+	grep -qw $$f /proc/cpuinfo || { echo no; exit; }; done; echo yes)
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
 	-DGGML_BMI2=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+ifeq ($(AVX512),yes)
+LLAMA_CPU := x86-64-v4
+LLAMA_CMAKE_ARGS += -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON
+else
+LLAMA_CPU := x86-64-v3
+endif
+LLAMA_WHEELS := $(HOME)/.cache/rag-wheels/$(LLAMA_CPU)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

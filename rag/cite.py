@@ -141,10 +141,15 @@ def _with_markers(claim: str, numbers: list[int]) -> str:
     return f"{claim} {marks}"
 
 
+def is_refusal(raw: str) -> bool:
+    """Did the model itself say the documents do not answer?"""
+    return not raw.strip() or bool(_REFUSAL_HINTS.search(raw))
+
+
 def check(raw: str, passages: list[Passage], threshold: float = 0.6, question: str = "") -> Checked:
     """Verify the citations of a raw model answer; see the module docstring."""
     question_words = frozenset(content_words(question))
-    if not raw.strip() or _REFUSAL_HINTS.search(raw):
+    if is_refusal(raw):
         return Checked(REFUSAL, refused=True)
     by_number = {p.n: p for p in passages}
     sentences = split_answer(raw)

@@ -15,6 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import metrics as m
+from .cite import is_refusal as check_refusal
 from .pipeline import RAG, search_query
 from .settings import PROJECT_ROOT, Settings
 
@@ -69,7 +70,8 @@ def score_item(rag: RAG, item: dict, docs_dir: Path) -> dict:
     cited = [(c.source, c.start, c.end) for c in answer.citations]
     row = {
         "id": item["id"], "type": item["type"], "question": item["question"], "gold": item.get("answer", ""),
-        "answer": answer.text, "refused": answer.refused, "answerable": answerable,
+        "answer": answer.text, "raw_answer": answer.raw_text, "refused": answer.refused,
+        "model_refused": bool(answer.raw_text) and check_refusal(answer.raw_text), "answerable": answerable,
         "grounding": None if answer.refused else answer.grounding,
         "citations": len(cited),
         "cited_overlapping": sum(any(m.overlaps(c, g) for g in gold) for c in cited),
@@ -103,6 +105,8 @@ def summarize(rows: list[dict]) -> dict:
         "refusal_precision": precision if len(answerable) < len(rows) else None,
         "refusal_recall": recall if len(answerable) < len(rows) else None,
         "false_refusal_rate": m.mean([float(r["refused"]) for r in answerable]),
+        # of the refused answerable items, how many the model refused itself (the rest: citation check)
+        "false_refusals_by_model": m.mean([float(r.get("model_refused", False)) for r in answerable if r["refused"]]),
         "citation_precision": sum(r["cited_overlapping"] for r in answerable) / kept if kept else None,
         "citation_recall": sum(r["gold_cited"] for r in answerable) / gold if gold else None,
         "grounding": m.mean([r["grounding"] for r in rows]),

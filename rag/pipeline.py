@@ -145,7 +145,7 @@ class RAG:
         timings["completion_tokens"] = self.generator.count_tokens("".join(raw)) if raw else 0
         checked = check("".join(raw), passages, self.settings.support_threshold, question)
         timings["total_ms"] = _ms(started)
-        yield Answer(checked.text, checked.refused, checked.citations, passages, checked.grounding, timings, query)
+        yield Answer(checked.text, checked.refused, checked.citations, passages, checked.grounding, timings, query, "".join(raw))
 
 
 def _ms(since: float) -> float:

@@ -12,6 +12,7 @@ import threading
 
 from .embed import Embedder
 from .index import ChromaStore
+from .text import _stemmer, normalize
 from .types import Chunk, Passage
 
 CANDIDATES_PER_PASSAGE = 5  # each retriever proposes 5x as many chunks as are kept
@@ -35,12 +36,17 @@ class BM25Index:
         self.chunks = chunks
         self._bm25 = bm25s.BM25()
         if chunks:
-            self._bm25.index(bm25s.tokenize([c.text for c in chunks], stopwords="en", show_progress=False), show_progress=False)
+            self._bm25.index(self._tokenize([c.text for c in chunks]), show_progress=False)
 
-    def search(self, query: str, k: int) -> list[tuple[Chunk, float]]:
+    @staticmethod
+    def _tokenize(texts: list[str]):
         import bm25s
 
-        tokens = bm25s.tokenize([query], stopwords="en", show_progress=False)
+        # Same normalization and stemming as the citation check: "Huthis'" and "Huthi" match.
+        return bm25s.tokenize([normalize(t) for t in texts], stopwords="en", stemmer=_stemmer(), show_progress=False)
+
+    def search(self, query: str, k: int) -> list[tuple[Chunk, float]]:
+        tokens = self._tokenize([query])
         k = min(k, len(self.chunks))
         if k == 0 or not tokens.vocab:
             return []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # A sentence ends at . ! ? (plus closing quotes/brackets) followed by space, or at a newline.
 _BOUNDARY = re.compile(r"[.!?][\"'”’)\]]*(?=\s)|\n")
@@ -77,16 +78,20 @@ def words(text: str) -> list[str]:
     return _WORD.findall(normalize(text))
 
 
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer  # PyStemmer: the Snowball English stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A deliberately light stemmer: plural and possessive endings only."""
-    for suffix in ("'s", "s'"):
+    """Snowball stem without possessives: "boosted" -> "boost", "Huthis'" -> "huthi"."""
+    for suffix in ("'s", "s'", "'"):
         if word.endswith(suffix):
             word = word[: -len(suffix)]
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
+    return _stemmer().stemWord(word)
 
 
 def content_words(text: str) -> list[str]:

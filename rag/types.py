@@ -54,6 +54,7 @@ class Answer:
     grounding: float = 0.0
     timings: dict = field(default_factory=dict)
     query: str = ""  # what was searched (differs from the question for follow-ups)
+    raw_text: str = ""  # what the model wrote, before the citation check
 
     def to_dict(self) -> dict:
         return asdict(self)

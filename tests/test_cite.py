@@ -74,3 +74,19 @@ def test_markers_after_the_period_belong_to_the_sentence_before():
 
 def test_empty_answer_is_a_refusal():
     assert check("", [P1]).refused
+
+
+def test_restating_the_question_earns_no_support():
+    # Every word but "paris" comes from the question; "paris" is nowhere in the passages.
+    result = check("The capital of France is Paris [1].", [P1, P2], question="What is the capital of France?")
+    assert result.refused
+
+
+def test_new_information_is_what_must_be_in_the_passage():
+    # Framing words from the question ("according to the article", "Clarke") don't need to be in the passage.
+    question = "Where is the group Colin Clarke works for based, according to the article?"
+    result = check("According to the article, the group Colin Clarke works for is based in New York [1].", [P1, P2], question=question)
+    assert [c.n for c in result.citations] == [1]
+    assert "New York" in result.citations[0].quote
+    wrong = check("According to the article, the group Colin Clarke works for is based in Moscow [1].", [P1, P2], question=question)
+    assert wrong.refused
