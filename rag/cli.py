@@ -116,7 +116,10 @@ def cmd_eval(args) -> int:
     for name, config in iter_configs(installed, settings):
         print(f"== {name}", file=sys.stderr)
         rag = RAG(config, embedder=base.embedder, store=base.retriever.store)
-        results.append((name, run_eval(config, qa_path, args.limit, rag=rag)))
+        report = run_eval(config, qa_path, args.limit, rag=rag)
+        results.append((name, report))
+        if config == settings:  # the default configuration also gets the full report
+            write_report(report, out)
     print(write_comparison(results, out).read_text())
     return 0
 

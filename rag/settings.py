@@ -38,7 +38,7 @@ class Settings(BaseSettings):
         description="Where split GGUF files are assembled (once) and verified.",
     )
     model: str = Field(
-        default="qwen2.5-coder-0.5b",
+        default="qwen2.5-coder-1.5b",
         description="LLM: a catalogue name (see `rag models`) or a path to a .gguf file.",
     )
     embedding_model: str = Field(

@@ -1,5 +1,8 @@
 """The real pipeline: embedded sentence-transformers model, real Chroma, the default GGUF."""
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,13 @@ SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 def real_rag(tmp_path_factory, model_cache):
     settings = Settings(index_dir=tmp_path_factory.mktemp("index"), model_cache_dir=model_cache)
     return RAG(settings, progress=False)
+
+
+def cli(*args, offline=False, timeout=300):
+    command = [sys.executable, "-m", "rag.cli", *args]
+    if offline:
+        command = ["unshare", "-n", *command]  # a new network namespace: no network at all
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
 
 def assert_citations_exact(answer):
@@ -64,3 +74,22 @@ def test_stream_gives_text_before_the_checked_answer(real_rag):
 def test_public_ask_rejects_an_empty_question_before_loading_anything():
     with pytest.raises(rag.InvalidQuestionError):
         rag.ask("")
+
+
+def test_cli_json_answer_offline(real_rag):
+    real_rag.warm_up()  # index and assembled model exist; the CLI reuses them
+    s = real_rag.settings
+    result = cli("ask", "Who is Colin Clarke?", "--json", "--index-dir", str(s.index_dir),
+                 "--model-cache-dir", str(s.model_cache_dir), offline=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    answer = json.loads(result.stdout)
+    assert answer["refused"] is False and answer["citations"]
+    for c in answer["citations"]:
+        assert open(SEEDS / c["source"], encoding="utf-8").read()[c["start"] : c["end"]] == c["quote"]
+
+
+def test_cli_prints_answer_then_numbered_sources(real_rag):
+    s = real_rag.settings
+    result = cli("ask", "Who is Colin Clarke?", "--index-dir", str(s.index_dir), "--model-cache-dir", str(s.model_cache_dir))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Sources:" in result.stdout and "000_65cd94371b4e6bf0.txt chars" in result.stdout
