@@ -143,6 +143,8 @@ def gate_failures(overall: dict, thresholds: dict) -> list[str]:
     """Thresholds: {"metric": minimum} or {"metric": {"max": value}}; the failures, in words."""
     failures = []
     for name, bound in thresholds.items():
+        if name.startswith("_"):  # comments
+            continue
         value = overall.get(name)
         if isinstance(bound, dict) and "max" in bound:
             if value is None or value > bound["max"]:
