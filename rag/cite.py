@@ -59,7 +59,7 @@ def split_answer(raw: str) -> list[_Sentence]:
             prev = sentences[-1]
             sentences[-1] = _Sentence(prev.claim, prev.cited + _numbers(leading.group()))
             piece = piece[leading.end() :]
-        claim = _MARKERS.sub("", piece).strip()
+        claim = strip_markers(piece).strip()
         if claim or _numbers(piece):
             sentences.append(_Sentence(claim, _numbers(piece)))
     return [s for s in sentences if s.claim]
@@ -139,6 +139,11 @@ def _with_markers(claim: str, numbers: list[int]) -> str:
     if claim[-1:] in ".!?":
         return f"{claim[:-1]} {marks}{claim[-1]}"
     return f"{claim} {marks}"
+
+
+def strip_markers(text: str) -> str:
+    """'Clarke is at Soufan [1][2].' -> 'Clarke is at Soufan.'"""
+    return _MARKERS.sub("", text)
 
 
 def is_refusal(raw: str) -> bool:

@@ -107,7 +107,7 @@ def cmd_eval(args) -> int:
     if not args.compare:
         report = run_eval(settings, qa_path, args.limit)
         paths = write_report(report, out)
-        print(json.dumps({k: v for k, v in report["overall"].items()}, indent=1))
+        print(json.dumps(report["overall"], indent=1))
         print("wrote " + ", ".join(str(p) for p in paths))
         return 0
     installed = [n for n, e in CATALOGUE.items() if e.role == "llm" and is_installed(e)]

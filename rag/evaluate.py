@@ -8,21 +8,20 @@ unanswerable, citations by overlap with gold evidence. Same inputs, same numbers
 from __future__ import annotations
 
 import json
-import re
+from functools import lru_cache
 from collections.abc import Iterable
 from pathlib import Path
 
 from tqdm import tqdm
 
 from . import metrics as m
-from .cite import is_refusal as check_refusal
+from .cite import is_refusal, strip_markers
 from .pipeline import RAG, search_query
 from .settings import PROJECT_ROOT, Settings
 
 EVAL_DIR = PROJECT_ROOT / "eval"
 QA_PATH = EVAL_DIR / "qa.jsonl"
 RANK_DEPTH = 10  # passages ranked for retrieval metrics
-_MARKERS = re.compile(r"\s*\[\d+\]")
 
 
 def load_qa(path: Path = QA_PATH) -> list[dict]:
@@ -40,12 +39,16 @@ def gold_spans(item: dict, docs_dir: Path) -> list[tuple[str, int, int]]:
     spans = []
     for evidence in item.get("evidence", []):
         for source in sources_of(item):
-            text = (Path(docs_dir) / source).read_text(encoding="utf-8")
-            at = text.find(evidence)
+            at = _read(Path(docs_dir) / source).find(evidence)
             if at >= 0:
                 spans.append((source, at, at + len(evidence)))
                 break
     return spans
+
+
+@lru_cache(maxsize=256)
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
 
 
 def is_relevant(passage: tuple[str, int, int], gold: list[tuple[str, int, int]]) -> bool:
@@ -66,12 +69,12 @@ def score_item(rag: RAG, item: dict, docs_dir: Path) -> dict:
     ids = [p.chunk_id for p in ranked]
     relevant = {p.chunk_id for p in ranked if is_relevant((p.source, p.start, p.end), gold)}
     answer = rag.ask(item["question"], history)
-    text = _MARKERS.sub("", answer.text)
+    text = strip_markers(answer.text)
     cited = [(c.source, c.start, c.end) for c in answer.citations]
     row = {
         "id": item["id"], "type": item["type"], "question": item["question"], "gold": item.get("answer", ""),
         "answer": answer.text, "raw_answer": answer.raw_text, "refused": answer.refused,
-        "model_refused": bool(answer.raw_text) and check_refusal(answer.raw_text), "answerable": answerable,
+        "model_refused": bool(answer.raw_text) and is_refusal(answer.raw_text), "answerable": answerable,
         "grounding": None if answer.refused else answer.grounding,
         "citations": len(cited),
         "cited_overlapping": sum(any(m.overlaps(c, g) for g in gold) for c in cited),

@@ -133,11 +133,13 @@ class RAG:
             yield Answer(REFUSAL, True, [], [], 0.0, timings, query)
             return
         budget = self.generator.n_ctx - self.settings.max_tokens - PROMPT_MARGIN_TOKENS
-        passages, timings["prompt_tokens"] = fit_passages(
-            passages, lambda ps: build_messages(ps, question, history, self.settings.prompts_dir), self.generator.count_tokens, budget
-        )
+
+        def messages_for(ps: list[Passage]) -> list[dict]:
+            return build_messages(ps, question, history, self.settings.prompts_dir)
+
+        passages, timings["prompt_tokens"] = fit_passages(passages, messages_for, self.generator.count_tokens, budget)
         raw = []
-        for piece in self.generator.stream(build_messages(passages, question, history, self.settings.prompts_dir), self.settings.max_tokens):
+        for piece in self.generator.stream(messages_for(passages), self.settings.max_tokens):
             if timings["first_token_ms"] is None:
                 timings["first_token_ms"] = _ms(started)
             raw.append(piece)

@@ -7,6 +7,7 @@ template that names an unknown one, raises PromptTemplateError naming it.
 from __future__ import annotations
 
 import string
+from functools import lru_cache
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +25,12 @@ def load_template(name: str, folder: Path = PROMPTS_DIR) -> str:
     path = Path(folder) / f"{name}.txt"
     if not path.is_file():
         raise PromptTemplateError(f"prompt template {name!r} not found at {path}")
+    # Fitting a prompt renders it several times: read each file once per version.
+    return _read_template(path, path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _read_template(path: Path, mtime_ns: int) -> str:
     return path.read_text(encoding="utf-8")
 
 

@@ -12,7 +12,7 @@ import threading
 
 from .embed import Embedder
 from .index import ChromaStore
-from .text import _stemmer, normalize
+from .text import normalize, stemmer
 from .types import Chunk, Passage
 
 CANDIDATES_PER_PASSAGE = 5  # each retriever proposes 5x as many chunks as are kept
@@ -43,7 +43,7 @@ class BM25Index:
         import bm25s
 
         # Same normalization and stemming as the citation check: "Huthis'" and "Huthi" match.
-        return bm25s.tokenize([normalize(t) for t in texts], stopwords="en", stemmer=_stemmer(), show_progress=False)
+        return bm25s.tokenize([normalize(t) for t in texts], stopwords="en", stemmer=stemmer(), show_progress=False)
 
     def search(self, query: str, k: int) -> list[tuple[Chunk, float]]:
         tokens = self._tokenize([query])

@@ -79,7 +79,7 @@ def words(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _stemmer():
+def stemmer():
     import Stemmer  # PyStemmer: the Snowball English stemmer
 
     return Stemmer.Stemmer("english")
@@ -91,7 +91,7 @@ def stem(word: str) -> str:
     for suffix in ("'s", "s'", "'"):
         if word.endswith(suffix):
             word = word[: -len(suffix)]
-    return _stemmer().stemWord(word)
+    return stemmer().stemWord(word)
 
 
 def content_words(text: str) -> list[str]:
