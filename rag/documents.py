@@ -63,6 +63,38 @@ def load_documents(folder: Path) -> list[Document]:
     return documents
 
 
+UPLOADS = "uploads"  # documents added in the chat live in index_dir/uploads, sources "uploads/<name>"
+
+
+def uploads_dir(index_dir: Path) -> Path:
+    return Path(index_dir) / UPLOADS
+
+
+def load_uploads(index_dir: Path) -> list[Document]:
+    """Documents added through the chat page (none when nothing was added)."""
+    folder = uploads_dir(index_dir)
+    if not folder.is_dir():
+        return []
+    documents = []
+    for path in document_paths(folder):
+        document = decode_document(path.read_bytes(), f"{UPLOADS}/{path.relative_to(folder).as_posix()}")
+        if document is not None:
+            documents.append(document)
+    return documents
+
+
+def load_library(docs_dir: Path, index_dir: Path) -> list[Document]:
+    """What an index holds: the documents folder plus the documents added in the chat."""
+    return load_documents(docs_dir) + load_uploads(index_dir)
+
+
+def source_path(source: str, docs_dir: Path, index_dir: Path) -> Path:
+    """The file a passage's `source` name refers to."""
+    if source.startswith(f"{UPLOADS}/"):
+        return uploads_dir(index_dir) / source.removeprefix(f"{UPLOADS}/")
+    return Path(docs_dir) / source
+
+
 def folder_fingerprint(documents: list[Document]) -> str:
     """One hash for a set of documents: changes when any name or content changes."""
     digest = hashlib.sha256()

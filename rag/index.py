@@ -26,7 +26,7 @@ from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from .chunk import chunk_documents, chunker_signature
-from .documents import folder_fingerprint, load_documents
+from .documents import folder_fingerprint, load_library
 from .embed import Embedder
 from .errors import IndexBusyError, IndexMismatchError, IndexNotFoundError, RagError
 from .settings import Settings
@@ -226,7 +226,7 @@ def build_index(
 
 
 def _build_locked(settings, embedder, docs_dir: Path, index_dir: Path, progress: bool) -> IndexInfo:
-    documents = load_documents(docs_dir)
+    documents = load_library(docs_dir, index_dir)
     chunks = chunk_documents(documents, settings.chunk_size, settings.chunk_overlap)
     vectors = _embed_missing(chunks, _previous_vectors(settings, [c.id for c in chunks]), embedder, progress)
     info = IndexInfo(
@@ -261,7 +261,7 @@ def ensure_index(settings: Settings, embedder: Embedder, progress: bool = True) 
     store = open_store(settings)
     folder = Path(store.info.docs_dir)
     if folder.is_dir():
-        documents = load_documents(folder)
+        documents = load_library(folder, settings.index_dir)
         if folder_fingerprint(documents) != store.info.fingerprint:
             log.info("documents in %s changed: updating the index", folder)
             build_index(settings, embedder, folder, progress)

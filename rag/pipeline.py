@@ -20,7 +20,7 @@ from .cite import REFUSAL, check
 from .embed import Embedder, SentenceTransformerEmbedder
 from .errors import InvalidQuestionError
 from .generate import Generator, LlamaGenerator
-from .index import ChromaStore, ensure_index
+from .index import ChromaStore, ensure_index, open_store
 from .models import resolve_llm
 from .prompts import build_messages, fit_passages
 from .retrieve import Retriever
@@ -98,6 +98,18 @@ class RAG:
             if self._store is None:
                 self._store = ensure_index(self.settings, self.embedder, self._progress)
         return Retriever(self._store, self.embedder, self.settings.retrieval_mode, self.settings.rrf_k)
+
+    @property
+    def store(self) -> ChromaStore:
+        self.retriever  # opens (or builds) the index on first use
+        return self._store
+
+    def reload_index(self) -> None:
+        """Reopen the current index, e.g. after documents were added; BM25 is rebuilt lazily."""
+        store = open_store(self.settings)
+        with self._open_lock:
+            self._store = store
+            self.__dict__.pop("retriever", None)
 
     def warm_up(self) -> "RAG":
         """Open the index and load both models now instead of on the first question."""
