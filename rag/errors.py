@@ -4,6 +4,7 @@
      ├── InvalidQuestionError   empty, blank, too long or not text
      ├── IndexNotFoundError     no index yet
      ├── IndexMismatchError     index built with other embedding/chunk settings
+     ├── IndexDamagedError      index files unreadable or crashing the reader
      ├── IndexBusyError         another process is writing the index
      ├── ModelNotFoundError     catalogue entry not installed, or no such file
      ├── ModelIntegrityError    sha256 of a model file differs from the pin
@@ -27,6 +28,10 @@ class IndexNotFoundError(RagError):
 
 
 class IndexMismatchError(RagError):
+    pass
+
+
+class IndexDamagedError(RagError):
     pass
 
 

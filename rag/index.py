@@ -28,7 +28,8 @@ from tqdm import tqdm
 from .chunk import chunk_documents, chunker_signature
 from .documents import folder_fingerprint, load_library
 from .embed import Embedder
-from .errors import IndexBusyError, IndexMismatchError, IndexNotFoundError, RagError
+from .errors import IndexBusyError, IndexDamagedError, IndexMismatchError, IndexNotFoundError, RagError
+from .index_check import check_in_child, read_check, remember_good_read
 from .settings import Settings
 from .types import Chunk
 
@@ -121,15 +122,23 @@ def open_store(settings: Settings) -> ChromaStore:
             f"no index in {settings.index_dir}: build one with `rag index {settings.docs_dir}`"
         )
     path = link.resolve()
+    rebuild = f"rebuild it with `rag index {settings.docs_dir}`"
+    check_in_child(path, rebuild)  # a damaged file may crash the reader: let that be a child
     try:
         collection = chroma_client(path).get_collection(COLLECTION, embedding_function=None)
     except Exception as exc:  # Chroma raises several types for a damaged folder
-        raise IndexNotFoundError(
-            f"the index in {settings.index_dir} cannot be opened ({type(exc).__name__}): "
-            f"rebuild it with `rag index {settings.docs_dir}`"
+        raise IndexDamagedError(
+            f"the index in {settings.index_dir} cannot be opened ({type(exc).__name__}): {rebuild}"
         ) from exc
     store = ChromaStore(collection, path)
     check_compatible(store.info, settings)
+    try:
+        read_check(collection)
+    except Exception as exc:
+        raise IndexDamagedError(
+            f"the index in {settings.index_dir} cannot be read ({type(exc).__name__}): {rebuild}"
+        ) from exc
+    remember_good_read(path)
     return store
 
 
@@ -187,9 +196,12 @@ def _verify_build(path: Path, chunks: list[Chunk], vectors: list) -> None:
     store = ChromaStore(chroma_client(path).get_collection(COLLECTION, embedding_function=None))
     if store.count() != len(chunks):
         raise RagError(f"index build check failed: {store.count()} of {len(chunks)} chunks stored")
+    # A chunk and its duplicate (a copied file) share a vector, so the nearest hit may be
+    # the other one: check that the probe's own vector is found, not which chunk holds it.
     hits = store.query(vectors[0], 1)
-    if not hits or hits[0][0].id != chunks[0].id:
+    if not hits or hits[0][1] < 1.0 - 1e-3:
         raise RagError("index build check failed: a stored chunk is not found by its own vector")
+    remember_good_read(path)  # this process just read it without crashing
 
 
 def _switch(index_dir: Path, build: Path) -> None:
@@ -264,6 +276,10 @@ def ensure_index(settings: Settings, embedder: Embedder, progress: bool = True) 
         documents = load_library(folder, settings.index_dir)
         if folder_fingerprint(documents) != store.info.fingerprint:
             log.info("documents in %s changed: updating the index", folder)
-            build_index(settings, embedder, folder, progress)
+            try:
+                build_index(settings, embedder, folder, progress)
+            except IndexBusyError:  # another process is updating it: answer from the current one
+                log.warning("another process is updating the index in %s; using the current one", settings.index_dir)
+                return store
             store = open_store(settings)
     return store
