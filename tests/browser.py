@@ -1,0 +1,93 @@
+"""Helpers for the tests that open the chat page in Debian's Chromium (driven by Playwright)."""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Headless, and none of Chromium's own background traffic: the page is all it loads.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+BOT = "#chat [data-testid='bot']"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_page(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5).read()
+            return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+            time.sleep(0.5)
+
+
+@contextmanager
+def serving(app, settings):
+    """The Gradio app on a free loopback port, with the same launch options as `rag ui`."""
+    from rag.ui import launch_options
+
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+               **launch_options(settings))
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        app.close()
+
+
+class PageWatch:
+    """What a page did besides showing: requests off loopback, dialogs (alert), errors."""
+
+    def __init__(self, page):
+        self.page = page
+        self.external: list[str] = []
+        self.dialogs: list[str] = []
+        page.on("request", self._request)
+        page.on("dialog", self._dialog)
+
+    def _request(self, request) -> None:
+        if not request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")):
+            self.external.append(request.url)
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+
+def ask_in_page(page, question: str) -> None:
+    box = page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")
+
+
+def watch_answer(page, index: int, timeout: float = 120) -> list[str]:
+    """The texts bot message `index` showed, sampled every 50 ms, until it is final
+    (it carries a citation chip, a refusal or an error)."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    message = page.locator(BOT).nth(index)
+    while time.monotonic() < deadline:
+        if message.count():
+            text = message.inner_text()
+            if not seen or seen[-1] != text:
+                seen.append(text)
+            final = message.locator("a.cite, .refusal, .error").count() and "▌" not in text
+            if final:
+                return seen
+        page.wait_for_timeout(50)
+    raise TimeoutError(f"answer {index} not final after {timeout:.0f} s; last text: {seen[-1:]!r}")

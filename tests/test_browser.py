@@ -1,0 +1,220 @@
+"""The chat page in a real headless Chromium, with the pipeline's fake model (fast).
+
+The real models drive the same page in test_browser_models.py. These tests cover
+what does not depend on the model's words: hostile sources stay text, two
+requests at once are both answered while the model runs one at a time, a
+burst gets "queue is full", oversized questions get a clear message, the file
+routes expose nothing, and the server listens on loopback only.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from gradio_client import Client
+
+from rag.pipeline import RAG
+from rag.ui import build_app
+
+from browser import BOT, CHROMIUM, CHROMIUM_ARGS, PageWatch, ask_in_page, serving, watch_answer
+
+HOSTILE = (
+    "The wire report about drones carried <script>window.__pwned = 1</script> a script, "
+    "<img src=http://198.51.100.7/pixel.png onerror=\"window.__pwned = 2\"> a remote image, "
+    "<a href=\"javascript:window.__pwned=3\">a javascript link</a> and ![tracker](http://198.51.100.7/t.png) in its text.\n"
+)
+HOSTILE_QUESTION = "What did the wire report about drones carry?"
+
+
+class SlowQuotingModel:
+    """A fake model that quotes the passage holding `needle` with its [n], slowly, and records
+    how many calls ran at the same time. It has no lock of its own: only the app serializes it."""
+
+    def __init__(self, needle: str = "", delay: float = 0.0, n_ctx: int = 2048):
+        self.needle, self.delay, self.n_ctx = needle, delay, n_ctx
+        self.active = self.max_active = self.calls = 0
+        self._count = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + text.count("\n")
+
+    def stream(self, messages, max_tokens):
+        with self._count:
+            self.active += 1
+            self.calls += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            for word in self._reply(messages[-1]["content"]).split(" "):
+                time.sleep(self.delay)
+                yield word + " "
+        finally:
+            with self._count:
+                self.active -= 1
+
+    def _reply(self, prompt: str) -> str:
+        for n, text in re.findall(r"\[(\d+)\] (.*?)(?=\n\n\[\d+\] |\n\n|$)", prompt, flags=re.S):
+            if self.needle and self.needle in text:
+                return f"{text.strip()} [{n}]"
+        return "The documents do not say."
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make setup-test` installs Debian's chromium"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1300, "height": 950})
+    yield context.new_page()
+    context.close()
+
+
+def app_with(settings, embedder, model, **kwargs):
+    rag = RAG(settings, embedder=embedder, generator=model, progress=False)
+    return build_app(rag, **kwargs)
+
+
+def test_hostile_source_shows_as_text_and_runs_nothing(settings, embedder, page):
+    (settings.docs_dir / "wire.txt").write_text(HOSTILE, encoding="utf-8")
+    model = SlowQuotingModel(needle="wire report about drones")
+    watch = PageWatch(page)
+    with serving(app_with(settings, embedder, model), settings) as url:
+        page.goto(url)
+        ask_in_page(page, HOSTILE_QUESTION)
+        watch_answer(page, 0, timeout=30)
+        page.locator(f"{BOT} a.cite").first.click()
+        source = page.locator("#sources .source.active")
+        source.wait_for(timeout=5000)
+        shown = source.inner_text()
+        assert "<script>window.__pwned = 1</script>" in shown and "onerror=" in shown
+        bot = page.locator(BOT).first.inner_html()
+        page.wait_for_timeout(500)  # give any injected handler the chance to run
+        assert page.evaluate("window.__pwned") is None
+        assert page.locator("#sources script, #sources img, #chat .message-content img").count() == 0
+        assert page.locator("#chat a[href^='javascript'], #sources a").count() == 0
+        assert "<img" not in bot and "<script" not in bot
+        assert watch.dialogs == [] and watch.external == []
+
+
+def test_two_questions_at_once_in_two_browsers_are_both_answered_one_model_call_at_a_time(
+    settings, embedder, browser
+):
+    model = SlowQuotingModel(needle="Soufan", delay=0.05)
+    with serving(app_with(settings, embedder, model), settings) as url:
+        pages = [browser.new_context().new_page() for _ in range(2)]
+        for page in pages:
+            page.goto(url)
+        for page in pages:
+            ask_in_page(page, "Who is Colin Clarke of the Soufan Group?")
+        for page in pages:
+            watch_answer(page, 0, timeout=60)
+            assert page.locator(f"{BOT} a.cite").count() >= 1
+        for page in pages:
+            page.context.close()
+    assert model.calls == 2 and model.max_active == 1
+
+
+def test_two_api_calls_at_once_are_both_answered_one_model_call_at_a_time(settings, embedder):
+    model = SlowQuotingModel(needle="Soufan", delay=0.05)
+    with serving(app_with(settings, embedder, model), settings) as url:
+        client = Client(url, verbose=False)
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda _: client.predict("Who is Colin Clarke?", [], api_name="/ask"), range(2)))
+    assert all(not a["refused"] and a["citations"] for a in answers)
+    assert model.calls == 2 and model.max_active == 1
+
+
+def test_a_burst_past_the_queue_limit_gets_busy_and_the_app_stays_up(settings, embedder):
+    model = SlowQuotingModel(needle="Soufan", delay=0.1)
+    with serving(app_with(settings, embedder, model, max_queued=2), settings) as url:
+        client = Client(url, verbose=False)
+
+        def call(_):
+            try:
+                return client.predict("Who is Colin Clarke?", [], api_name="/ask")
+            except Exception as error:  # gradio_client raises its own error types
+                return error
+
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(call, range(8)))
+        answered = [r for r in results if isinstance(r, dict)]
+        busy = [r for r in results if not isinstance(r, dict)]
+        assert answered and busy, results
+        assert all("Queue is full" in str(error) for error in busy), busy
+        after = client.predict("Who is Colin Clarke?", [], api_name="/ask")  # still up
+    assert not after["refused"] and model.max_active == 1
+
+
+def test_oversized_question_gets_a_clear_message_in_the_page_and_the_api(settings, embedder, page):
+    model = SlowQuotingModel()
+    with serving(app_with(settings, embedder, model), settings) as url:
+        page.goto(url)
+        ask_in_page(page, "x" * 100_000)
+        texts = watch_answer(page, 0, timeout=30)
+        assert "the question is 100000 characters long; the limit is 4000" in texts[-1]
+        assert "Traceback" not in page.content()
+        with pytest.raises(Exception, match="limit is 4000"):
+            Client(url, verbose=False).predict("x" * 100_000, [], api_name="/ask")
+    assert model.calls == 0
+
+
+def test_file_routes_expose_nothing_and_the_server_listens_on_loopback_only(settings, embedder):
+    rag = RAG(settings, embedder=embedder, generator=SlowQuotingModel(), progress=False)
+    rag.store  # builds the index
+    secret_files = [
+        next((settings.index_dir / "current").resolve().glob("*.sqlite3")),
+        settings.docs_dir / next(iter(sorted(p.name for p in settings.docs_dir.iterdir()))),
+        settings.model_cache_dir / "model.gguf",
+    ]
+    settings.model_cache_dir.mkdir(parents=True, exist_ok=True)
+    secret_files[-1].write_bytes(b"GGUF pretend weights")
+    with serving(build_app(rag), settings) as url:
+        port = int(url.rsplit(":", 1)[1])
+        assert listening_addresses(port) == {"127.0.0.1"}
+        for path in [*map(str, secret_files), "/etc/passwd", "../../../../etc/passwd"]:
+            for route in ("/gradio_api/file=", "/file=", "/gradio_api/file/"):
+                status, body = fetch(f"{url}{route}{path}")
+                assert status in (403, 404), (route, path, status)
+                assert b"root:" not in body and b"SQLite format" not in body and b"GGUF" not in body
+        for path in ("/static/../../../../etc/passwd", "/assets/..%2f..%2f..%2fetc%2fpasswd"):
+            status, body = fetch(url + path)
+            assert b"root:" not in body, path
+
+
+def fetch(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses of the sockets listening on `port` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in open(table).read().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(_address(address))
+    return found
+
+
+def _address(hex_address: str) -> str:
+    if len(hex_address) == 8:  # IPv4, little-endian
+        return ".".join(str(int(hex_address[i : i + 2], 16)) for i in (6, 4, 2, 0))
+    return "::" if set(hex_address) == {"0"} else hex_address
