@@ -83,6 +83,11 @@ class ChromaStore:
 
     def query(self, vector: list[float], k: int) -> list[tuple[Chunk, float]]:
         """The k nearest chunks with cosine similarity, best first."""
+        if len(vector) != self.info.dimension:  # same model name, other model (a changed folder)
+            raise IndexMismatchError(
+                f"the index holds {self.info.dimension}-dimensional vectors but the embedding model "
+                f"gives {len(vector)}: rebuild it with `rag index {self.info.docs_dir}`"
+            )
         k = min(k, self.count())
         if k == 0:
             return []
