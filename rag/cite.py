@@ -29,6 +29,8 @@ _REFUSAL_HINTS = re.compile(
     r"|(?:passages?|text|context) do(?:es)? not (?:say|mention|contain|provide|specify)|no information",
     re.IGNORECASE,
 )
+# "does not", "never", "isn't": a claim that negates must be backed by a window that negates too.
+_NEGATION = re.compile(r"\b(?:not|no|never|nor|neither|none|cannot)\b|n['’]t\b", re.IGNORECASE)
 _FOLD = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "—": "-", "–": "-"})
 UNCITED_BONUS = 0.1  # how much stronger support must be for a sentence the model did not cite
 MIN_CLAIM_COVER = 0.3  # a supporting window holds at least this share of all the claim's words
@@ -95,7 +97,10 @@ def support(claim: str, passage: Passage, question_words: frozenset[str] = froze
     if not claim_words:
         return 0.0, 0, 0
     best = (0.0, 0, 0)
+    negated = bool(_NEGATION.search(claim))
     for start, end in _windows(passage.text):
+        if negated and not _NEGATION.search(passage.text[start:end]):
+            continue  # "It does not open on weekdays" is contradicted, not backed, by "It opens on weekdays"
         window = set(content_words(passage.text[start:end]))
         if len(claim_words & window) < MIN_CLAIM_COVER * len(claim_words):
             continue
