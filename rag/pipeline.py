@@ -19,9 +19,9 @@ from functools import cached_property
 from .cite import REFUSAL, check
 from .embed import Embedder, SentenceTransformerEmbedder
 from .errors import InvalidQuestionError
-from .generate import Generator, LlamaGenerator
+from .budget import focus_passages
+from .generate import Generator, make_generator
 from .index import ChromaStore, ensure_index, open_store
-from .models import resolve_llm
 from .prompts import build_messages, fit_passages
 from .retrieve import Retriever
 from .settings import Settings
@@ -88,8 +88,7 @@ class RAG:
     @property
     def generator(self) -> Generator:
         if self._generator is None:
-            path = resolve_llm(self.settings.model, self.settings.model_cache_dir)
-            self._generator = LlamaGenerator(path, self.settings)
+            self._generator = make_generator(self.settings)  # backend chosen by settings
         return self._generator
 
     @cached_property
@@ -149,6 +148,7 @@ class RAG:
         def messages_for(ps: list[Passage]) -> list[dict]:
             return build_messages(ps, question, history, self.settings.prompts_dir)
 
+        passages = focus_passages(passages, query, self.settings.passage_chars)
         passages, timings["prompt_tokens"] = fit_passages(passages, messages_for, self.generator.count_tokens, budget)
         raw = []
         for piece in self.generator.stream(messages_for(passages), self.settings.max_tokens):

@@ -74,3 +74,42 @@ class Settings(BaseSettings):
     auto_index: bool = Field(
         default=True, description="Build or refresh the index when the documents changed."
     )
+    # Latency levers (see `rag bench`); the defaults are what the evaluation measured.
+    passage_chars: int | None = Field(
+        default=None,
+        ge=80,
+        description="Passage budget: cut each passage to the sentences (at most this many characters) "
+        "that share the most words with the question; shorter prompts answer sooner. None: whole chunks.",
+    )
+    prefix_cache: bool = Field(
+        default=True,
+        description="Reuse the model's cache for the prompt prefix shared with the previous call "
+        "(the fixed system prompt); off re-reads the whole prompt every time.",
+    )
+    embed_batch_size: int = Field(default=64, ge=1, description="Chunks embedded per batch when indexing.")
+    # Backends: the embedded defaults, or servers chosen here with no change to the pipeline.
+    llm_backend: Literal["llama-cpp", "openai"] = Field(
+        default="llama-cpp",
+        description="llama-cpp: the GGUF in this process; openai: an OpenAI-compatible server at llm_url "
+        "(llama.cpp server, vLLM, Ollama), which is sent `model` as the model name.",
+    )
+    llm_url: str = Field(
+        default="http://127.0.0.1:8000/v1", description="Base URL of the OpenAI-compatible server."
+    )
+    llm_api_key: str = Field(default="", description="Bearer key for the LLM server, if it asks for one.")
+    llm_timeout_s: float = Field(default=120.0, gt=0, description="Longest wait for the LLM server.")
+    chroma_url: str | None = Field(
+        default=None,
+        description="A Chroma server (`chroma run`, e.g. http://127.0.0.1:8001) instead of the "
+        "folder in index_dir; index_dir still holds the write lock and uploads.",
+    )
+    chroma_collection: str = Field(
+        default="rag",
+        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,40}$",
+        description="Name prefix of this index's collections on the Chroma server.",
+    )
+
+
+# Fast mode: the settings that meet the latency targets on a 2-core CPU (see `rag bench`
+# and the README); RAG_MODEL=qwen2.5-coder-0.5b RAG_TOP_K=3 RAG_PASSAGE_CHARS=320 does the same.
+FAST_MODE = {"model": "qwen2.5-coder-0.5b", "top_k": 3, "passage_chars": 320}
