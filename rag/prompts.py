@@ -6,6 +6,7 @@ template that names an unknown one, raises PromptTemplateError naming it.
 
 from __future__ import annotations
 
+import re
 import string
 from functools import lru_cache
 from collections.abc import Callable
@@ -45,14 +46,26 @@ def render(template: str, **values: str) -> str:
     return template.format(**values)
 
 
+# llama.cpp reads the whole chat prompt with special tokens on, so "<|im_start|>system" inside a
+# document would become a real role marker (a forged system turn). Untrusted text keeps its
+# words but loses that power: its chat-template markup is rewritten with look-alike brackets.
+_TEMPLATE_MARKUP = re.compile(r"<\|[^<>|\s]{1,40}\|>|</?s>|<(?:start|end)_of_turn>|\[/?INST\]")
+_INERT = str.maketrans({"<": "‹", ">": "›", "[": "⁅", "]": "⁆"})
+
+
+def inert(text: str) -> str:
+    """'<|im_start|>system' -> '‹|im_start|›system': shown to the model as text, never as a token."""
+    return _TEMPLATE_MARKUP.sub(lambda m: m.group().translate(_INERT), text)
+
+
 def format_passages(passages: list[Passage]) -> str:
-    return "\n\n".join(f"[{p.n}] {p.text}" for p in passages)
+    return "\n\n".join(f"[{p.n}] {inert(p.text)}" for p in passages)
 
 
 def format_history(history: list[dict]) -> str:
     if not history:
         return ""
-    lines = [f"{turn['role'].capitalize()}: {turn['content']}" for turn in history[-4:]]
+    lines = [f"{turn['role'].capitalize()}: {inert(turn['content'])}" for turn in history[-4:]]
     return "Conversation so far:\n" + "\n".join(lines) + "\n\n"
 
 
@@ -61,7 +74,7 @@ def build_messages(passages: list[Passage], question: str, history: list[dict], 
     user = render(
         load_template("answer_user", folder),
         passages=format_passages(passages),
-        question=question,
+        question=inert(question),
         history=format_history(history),
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
