@@ -139,7 +139,10 @@ class OpenAIGenerator:
 
     def stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
         body = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
-                "temperature": self.temperature, "seed": self.seed, "stream": True}
+                "temperature": self.temperature, "seed": self.seed, "stream": True,
+                # llama.cpp servers default to 1.1, the in-process call to 1.0: ask for the
+                # same sampling on both (servers that do not know the field ignore it).
+                "repeat_penalty": 1.0}
         import httpx
 
         try:

@@ -10,6 +10,11 @@ Layout of `index_dir`:
 A build goes into a fresh folder, is checked (count, one query), and only
 then becomes `current`; a crash mid-build leaves the previous index in place.
 Chunks whose content hash is unchanged reuse their stored vectors.
+
+With `settings.chroma_url` the same steps run against a Chroma server
+(`chroma run`): a build is a collection `<prefix>-build-<id>`, and the
+collection `<prefix>-current` holds the current build's name in its metadata
+(see `ServerBuilds`). The write lock and uploads stay in `index_dir`.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from filelock import FileLock, Timeout
 from tqdm import tqdm
@@ -36,8 +42,8 @@ from .types import Chunk
 log = logging.getLogger("rag")
 
 COLLECTION = "chunks"
-EMBED_BATCH = 64
 ADD_BATCH = 1000
+GET_PAGE = 5000  # chunks fetched per request when listing a collection (for BM25)
 
 
 def chroma_client(path: Path):
@@ -47,6 +53,68 @@ def chroma_client(path: Path):
     return chromadb.PersistentClient(
         path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
     )
+
+
+def chroma_server(url: str):
+    """A client of the Chroma server at `url`; IndexNotFoundError when nothing answers there."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    parts = urlsplit(url)
+    try:
+        return chromadb.HttpClient(
+            host=parts.hostname or "127.0.0.1", port=parts.port or 8000, ssl=parts.scheme == "https",
+            settings=ChromaSettings(anonymized_telemetry=False),
+        )
+    except Exception as exc:  # chromadb raises ValueError("Could not connect to a Chroma server")
+        raise IndexNotFoundError(
+            f"cannot reach the Chroma server at {url} ({type(exc).__name__}): start it with "
+            "`chroma run --path DIR --host 127.0.0.1 --port PORT` or fix RAG_CHROMA_URL"
+        ) from exc
+
+
+class ServerBuilds:
+    """The builds of one index on a Chroma server.
+
+    Each build is a collection `<prefix>-build-<id>`; the empty collection
+    `<prefix>-current` names the current build in its metadata. Switching is one
+    metadata update, so a reader sees the old build or the new, never half of one.
+    """
+
+    def __init__(self, url: str, prefix: str):
+        self.url, self.prefix = url, prefix
+        self.client = chroma_server(url)
+        self.pointer = f"{prefix}-current"
+
+    def new_name(self) -> str:
+        return f"{self.prefix}-build-{_build_id()}"
+
+    def current_name(self) -> str | None:
+        from chromadb.errors import NotFoundError
+
+        try:
+            return (self.client.get_collection(self.pointer, embedding_function=None).metadata or {}).get("build")
+        except NotFoundError:
+            return None
+
+    def open(self, name: str):
+        return self.client.get_collection(name, embedding_function=None)
+
+    def switch(self, name: str) -> None:
+        pointer = self.client.get_or_create_collection(self.pointer, embedding_function=None, metadata={"build": name})
+        pointer.modify(metadata={"build": name})
+
+    def discard(self, name: str) -> None:
+        """Drop a half-built collection; the error that stopped the build matters more."""
+        try:
+            self.client.delete_collection(name)
+        except Exception:
+            log.warning("could not remove the unfinished collection %s from %s", name, self.url)
+
+    def remove_all_but(self, keep: str) -> None:
+        for collection in self.client.list_collections():
+            if collection.name.startswith(f"{self.prefix}-build-") and collection.name != keep:
+                self.client.delete_collection(collection.name)
 
 
 @dataclass(frozen=True)
@@ -98,10 +166,14 @@ class ChromaStore:
         return [(_chunk(i, d, m), 1.0 - dist) for i, d, m, dist in rows]
 
     def chunks(self) -> list[Chunk]:
-        """Every chunk, in a stable order (for BM25 and listings)."""
-        result = self.collection.get(include=["documents", "metadatas"])
-        chunks = [_chunk(i, d, m) for i, d, m in zip(result["ids"], result["documents"], result["metadatas"])]
-        return sorted(chunks, key=lambda c: (c.source, c.start))
+        """Every chunk, in a stable order (for BM25 and listings); fetched in pages, since a
+        server may cap the rows of one answer."""
+        chunks: list[Chunk] = []
+        while True:
+            page = self.collection.get(include=["documents", "metadatas"], limit=GET_PAGE, offset=len(chunks))
+            chunks += [_chunk(i, d, m) for i, d, m in zip(page["ids"], page["documents"], page["metadatas"])]
+            if len(page["ids"]) < GET_PAGE:
+                return sorted(chunks, key=lambda c: (c.source, c.start))
 
     def vectors(self, ids: list[str]) -> dict[str, list[float]]:
         if not ids:
@@ -118,9 +190,21 @@ def current_path(index_dir: Path) -> Path:
     return Path(index_dir) / "current"
 
 
+def _build_id() -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+
+def has_index(settings: Settings) -> bool:
+    if settings.chroma_url:
+        return ServerBuilds(settings.chroma_url, settings.chroma_collection).current_name() is not None
+    return current_path(settings.index_dir).exists()
+
+
 def open_store(settings: Settings) -> ChromaStore:
     """Open the current index; IndexNotFoundError if there is none, IndexMismatchError
     if it was built with other embedding or chunking settings."""
+    if settings.chroma_url:
+        return _open_server_store(settings)
     link = current_path(settings.index_dir)
     if not link.exists():
         raise IndexNotFoundError(
@@ -147,6 +231,27 @@ def open_store(settings: Settings) -> ChromaStore:
     return store
 
 
+def _open_server_store(settings: Settings) -> ChromaStore:
+    builds = ServerBuilds(settings.chroma_url, settings.chroma_collection)
+    name = builds.current_name()
+    if name is None:
+        raise IndexNotFoundError(
+            f"no index {settings.chroma_collection!r} on the Chroma server at {settings.chroma_url}: "
+            f"build one with `rag index {settings.docs_dir}`"
+        )
+    try:
+        store = ChromaStore(builds.open(name))
+    except IndexMismatchError:
+        raise
+    except Exception as exc:  # the pointer names a collection that is gone or unreadable
+        raise IndexDamagedError(
+            f"the index {name!r} on the Chroma server at {settings.chroma_url} cannot be opened "
+            f"({type(exc).__name__}): rebuild it with `rag index {settings.docs_dir}`"
+        ) from exc
+    check_compatible(store.info, settings)
+    return store
+
+
 def check_compatible(info: IndexInfo, settings: Settings) -> None:
     expected = chunker_signature(settings.chunk_size, settings.chunk_overlap)
     if info.embedding_model != settings.embedding_model or info.chunker != expected:
@@ -166,13 +271,13 @@ def _previous_vectors(settings: Settings, ids: list[str]) -> dict[str, list[floa
         return {}
 
 
-def _embed_missing(chunks: list[Chunk], known: dict, embedder: Embedder, progress: bool) -> list:
+def _embed_missing(chunks: list[Chunk], known: dict, embedder: Embedder, progress: bool, batch_size: int) -> list:
     todo = [c for c in chunks if c.id not in known]
     bar = tqdm(total=len(chunks), desc="Indexing", unit="chunk", disable=not progress)
     bar.update(len(chunks) - len(todo))
-    for start in range(0, len(todo), EMBED_BATCH):
-        batch = todo[start : start + EMBED_BATCH]
-        for chunk, vector in zip(batch, embedder.embed([c.text for c in batch], EMBED_BATCH)):
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        for chunk, vector in zip(batch, embedder.embed([c.text for c in batch], batch_size)):
             known[chunk.id] = vector
         bar.update(len(batch))
     bar.close()
@@ -180,12 +285,16 @@ def _embed_missing(chunks: list[Chunk], known: dict, embedder: Embedder, progres
 
 
 def _write_collection(path: Path, chunks: list[Chunk], vectors: list, info: IndexInfo) -> None:
-    collection = chroma_client(path).create_collection(
-        COLLECTION,
-        metadata=info.__dict__,
-        configuration={"hnsw": {"space": "cosine"}},
-        embedding_function=None,
+    _fill(_create_collection(chroma_client(path), COLLECTION, info), chunks, vectors)
+
+
+def _create_collection(client, name: str, info: IndexInfo):
+    return client.create_collection(
+        name, metadata=info.__dict__, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
     )
+
+
+def _fill(collection, chunks: list[Chunk], vectors: list) -> None:
     for start in range(0, len(chunks), ADD_BATCH):
         batch = chunks[start : start + ADD_BATCH]
         collection.add(
@@ -198,7 +307,11 @@ def _write_collection(path: Path, chunks: list[Chunk], vectors: list, info: Inde
 
 def _verify_build(path: Path, chunks: list[Chunk], vectors: list) -> None:
     """Reopen the new folder and check it before it may become current."""
-    store = ChromaStore(chroma_client(path).get_collection(COLLECTION, embedding_function=None))
+    _check_build(ChromaStore(chroma_client(path).get_collection(COLLECTION, embedding_function=None)), chunks, vectors)
+    remember_good_read(path)  # this process just read it without crashing
+
+
+def _check_build(store: ChromaStore, chunks: list[Chunk], vectors: list) -> None:
     if store.count() != len(chunks):
         raise RagError(f"index build check failed: {store.count()} of {len(chunks)} chunks stored")
     # A chunk and its duplicate (a copied file) share a vector, so the nearest hit may be
@@ -206,7 +319,6 @@ def _verify_build(path: Path, chunks: list[Chunk], vectors: list) -> None:
     hits = store.query(vectors[0], 1)
     if not hits or hits[0][1] < 1.0 - 1e-3:
         raise RagError("index build check failed: a stored chunk is not found by its own vector")
-    remember_good_read(path)  # this process just read it without crashing
 
 
 def _switch(index_dir: Path, build: Path) -> None:
@@ -245,7 +357,8 @@ def build_index(
 def _build_locked(settings, embedder, docs_dir: Path, index_dir: Path, progress: bool) -> IndexInfo:
     documents = load_library(docs_dir, index_dir)
     chunks = chunk_documents(documents, settings.chunk_size, settings.chunk_overlap)
-    vectors = _embed_missing(chunks, _previous_vectors(settings, [c.id for c in chunks]), embedder, progress)
+    known = _previous_vectors(settings, [c.id for c in chunks])
+    vectors = _embed_missing(chunks, known, embedder, progress, settings.embed_batch_size)
     info = IndexInfo(
         embedding_model=settings.embedding_model,
         dimension=len(vectors[0]),
@@ -254,7 +367,16 @@ def _build_locked(settings, embedder, docs_dir: Path, index_dir: Path, progress:
         docs_dir=str(docs_dir),
         chunk_count=len(chunks),
     )
-    build = index_dir / "builds" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    if settings.chroma_url:
+        _publish_on_server(ServerBuilds(settings.chroma_url, settings.chroma_collection), chunks, vectors, info)
+    else:
+        _publish_in_folder(index_dir, chunks, vectors, info)
+    log.info("indexed %d chunks from %d documents in %s", len(chunks), len(documents), docs_dir)
+    return info
+
+
+def _publish_in_folder(index_dir: Path, chunks: list[Chunk], vectors: list, info: IndexInfo) -> None:
+    build = index_dir / "builds" / _build_id()
     build.mkdir(parents=True)
     try:
         _write_collection(build, chunks, vectors, info)
@@ -264,15 +386,26 @@ def _build_locked(settings, embedder, docs_dir: Path, index_dir: Path, progress:
         raise
     _switch(index_dir, build)
     _remove_old_builds(index_dir, build)
-    log.info("indexed %d chunks from %d documents in %s", len(chunks), len(documents), docs_dir)
-    return info
+
+
+def _publish_on_server(builds: ServerBuilds, chunks: list[Chunk], vectors: list, info: IndexInfo) -> None:
+    name = builds.new_name()
+    try:
+        collection = _create_collection(builds.client, name, info)
+        _fill(collection, chunks, vectors)
+        _check_build(ChromaStore(builds.open(name)), chunks, vectors)
+    except BaseException:
+        builds.discard(name)
+        raise
+    builds.switch(name)
+    builds.remove_all_but(name)
 
 
 def ensure_index(settings: Settings, embedder: Embedder, progress: bool = True) -> ChromaStore:
     """Open the index, building or refreshing it first when the documents changed."""
     if not settings.auto_index:
         return open_store(settings)
-    if not current_path(settings.index_dir).exists():
+    if not has_index(settings):
         build_index(settings, embedder, settings.docs_dir, progress)
         return open_store(settings)
     store = open_store(settings)

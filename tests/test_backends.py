@@ -1,0 +1,192 @@
+"""Server backends, against real servers that these tests start and stop themselves:
+a `chroma run` server and llama-cpp-python's OpenAI-compatible server
+(`python -m llama_cpp.server`) with the smallest catalogue model, both on
+127.0.0.1 at free ports.
+"""
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rag.errors import IndexMismatchError, IndexNotFoundError, RagError
+from rag.generate import LlamaGenerator, LLMServerError, OpenAIGenerator
+from rag.index import ServerBuilds, build_index, ensure_index, open_store
+from rag.models import resolve_llm
+from rag.pipeline import RAG
+from rag.retrieve import Retriever
+from rag.settings import Settings
+
+pytestmark = pytest.mark.models  # real servers and the smallest real model
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+BIN = Path(sys.executable).parent
+SMALL_MODEL = "smollm2-135m"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2, trust_env=False).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@contextlib.contextmanager
+def server(command: list[str], ready_url: str, log: Path, timeout: float = 120):
+    """Run `command` until the block ends; wait until `ready_url` answers 200."""
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while not answers(ready_url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{command[:3]} did not start:\n{log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.2)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def chroma_url(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("chroma-server")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [str(BIN / "chroma"), "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)]
+    with server(command, f"{url}/api/v2/heartbeat", folder / "log.txt"):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def small_model(model_cache) -> Path:
+    return resolve_llm(SMALL_MODEL, model_cache)
+
+
+@pytest.fixture(scope="module")
+def llm_url(tmp_path_factory, small_model):
+    log = tmp_path_factory.mktemp("llm-server") / "log.txt"
+    port = free_port()
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(small_model), "--host", "127.0.0.1",
+               "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--seed", "0"]
+    with server(command, f"http://127.0.0.1:{port}/v1/models", log):
+        yield f"http://127.0.0.1:{port}/v1"
+
+
+@pytest.fixture
+def server_settings(settings, chroma_url, request) -> Settings:
+    # One collection prefix per test: the tests share the server, not their indexes.
+    prefix = "t-" + request.node.name.replace("_", "-")[:30].strip("-")
+    return settings.model_copy(update={"chroma_url": chroma_url, "chroma_collection": prefix})
+
+
+def build_names(s: Settings) -> list[str]:
+    builds = ServerBuilds(s.chroma_url, s.chroma_collection)
+    return sorted(c.name for c in builds.client.list_collections() if c.name.startswith(f"{s.chroma_collection}-build-"))
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_index_on_a_chroma_server_serves_every_retrieval_mode(server_settings, embedder, mode):
+    info = build_index(server_settings, embedder, progress=False)
+    store = open_store(server_settings)
+    assert store.count() == info.chunk_count > 10
+    assert store.collection.name == build_names(server_settings)[0]
+    assert not (server_settings.index_dir / "builds").exists()  # nothing went to the local folder
+    passages = Retriever(store, embedder, mode).search("Soufan Group intelligence consultancy", 3)
+    assert any("Soufan Group" in p.text for p in passages)
+    for p in passages:  # BM25 reads the chunk texts back from the server: offsets stay exact
+        assert (server_settings.docs_dir / p.source).read_text()[p.start : p.end] == p.text
+
+
+def test_server_index_follows_changed_documents_and_keeps_one_build(server_settings, embedder):
+    build_index(server_settings, embedder, progress=False)
+    first_build, count, calls = build_names(server_settings), open_store(server_settings).count(), embedder.calls
+    (server_settings.docs_dir / "new.txt").write_text("The zebra council met in Narnia on Tuesday.")
+    store = ensure_index(server_settings, embedder, progress=False)
+    assert store.count() == count + 1
+    assert embedder.calls == calls + 1  # unchanged chunks reuse their vectors from the server
+    assert len(build_names(server_settings)) == 1 and build_names(server_settings) != first_build
+    assert store.collection.name == build_names(server_settings)[0]
+
+
+def test_server_index_refuses_other_embedding_settings(server_settings, embedder):
+    build_index(server_settings, embedder, progress=False)
+    with pytest.raises(IndexMismatchError, match="rebuild"):
+        open_store(server_settings.model_copy(update={"embedding_model": "other-model"}))
+
+
+def test_missing_index_on_the_server_says_how_to_build_one(server_settings):
+    with pytest.raises(IndexNotFoundError, match="rag index"):
+        open_store(server_settings)
+
+
+def test_unreachable_chroma_server_says_how_to_start_one(settings):
+    dead = settings.model_copy(update={"chroma_url": f"http://127.0.0.1:{free_port()}"})
+    with pytest.raises(IndexNotFoundError, match="chroma run"):
+        open_store(dead)
+
+
+def test_openai_backend_writes_what_the_in_process_model_writes(llm_url, small_model, settings):
+    messages = [{"role": "system", "content": "Answer in one short sentence."},
+                {"role": "user", "content": "What colour is the sky on a clear day?"}]
+    remote_settings = settings.model_copy(update={"llm_backend": "openai", "llm_url": llm_url, "n_threads": 2})
+    remote = OpenAIGenerator(remote_settings)
+    local = LlamaGenerator(small_model, remote_settings)
+    text = "The Huthis have controlled Yemen's northwest since 2014."
+    # The server's tokenizer adds the start token; the local count leaves it out.
+    assert remote.count_tokens(text) - local.count_tokens(text) in (0, 1)
+    pieces = list(remote.stream(messages, 24))
+    assert len(pieces) > 1  # streamed, not one block
+    assert "".join(pieces) == "".join(local.stream(messages, 24))  # temperature 0: the same words
+
+
+def test_pipeline_answers_from_both_servers(llm_url, server_settings, embedder):
+    s = server_settings.model_copy(update={"llm_backend": "openai", "llm_url": llm_url, "model": SMALL_MODEL})
+    rag = RAG(s, embedder=embedder, progress=False)
+    answer = rag.ask("Who is Colin Clarke?")
+    assert isinstance(rag.generator, OpenAIGenerator)
+    assert answer.raw_text and answer.timings["first_token_ms"] <= answer.timings["total_ms"]
+    assert 0 < answer.timings["prompt_tokens"] + s.max_tokens <= s.n_ctx
+    assert any("Soufan" in p.text for p in answer.passages)  # retrieved from the Chroma server
+    for c in answer.citations:
+        assert (s.docs_dir / c.source).read_text()[c.start : c.end] == c.quote
+
+
+def test_unreachable_llm_server_is_a_one_line_error(settings):
+    dead = settings.model_copy(update={"llm_backend": "openai", "llm_url": f"http://127.0.0.1:{free_port()}/v1"})
+    generator = OpenAIGenerator(dead)
+    with pytest.raises(LLMServerError, match="llama_cpp.server"):
+        generator.count_tokens("hello")
+    with pytest.raises(RagError, match="cannot reach the LLM server"):
+        list(generator.stream([{"role": "user", "content": "hi"}], 8))
+
+
+def test_cli_uses_both_servers_from_environment_variables(llm_url, chroma_url, model_cache, docs_dir, tmp_path):
+    """`rag ask` with RAG_* variables only: real embedding model, index built on the server."""
+    env = {**os.environ, "RAG_CHROMA_URL": chroma_url, "RAG_CHROMA_COLLECTION": "cli-test",
+           "RAG_LLM_BACKEND": "openai", "RAG_LLM_URL": llm_url, "RAG_MODEL": SMALL_MODEL,
+           "RAG_DOCS_DIR": str(docs_dir), "RAG_INDEX_DIR": str(tmp_path / "index"),
+           "RAG_MODEL_CACHE_DIR": str(model_cache)}
+    result = subprocess.run([sys.executable, "-m", "rag.cli", "ask", "Who is Colin Clarke?", "--json"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    answer = json.loads(result.stdout)
+    assert answer["raw_text"] and answer["passages"]
+    store = open_store(Settings(chroma_url=chroma_url, chroma_collection="cli-test", docs_dir=docs_dir))
+    assert store.info.embedding_model == "all-minilm-l6-v2" and store.info.dimension == 384
