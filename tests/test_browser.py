@@ -49,8 +49,9 @@ class SlowQuotingModel:
             self.active += 1
             self.calls += 1
             self.max_active = max(self.max_active, self.active)
+            self.last_prompt = messages[-1]["content"]
         try:
-            for word in self._reply(messages[-1]["content"]).split(" "):
+            for word in self._reply(self.last_prompt).split(" "):
                 time.sleep(self.delay)
                 yield word + " "
         finally:
@@ -218,3 +219,26 @@ def _address(hex_address: str) -> str:
     if len(hex_address) == 8:  # IPv4, little-endian
         return ".".join(str(int(hex_address[i : i + 2], 16)) for i in (6, 4, 2, 0))
     return "::" if set(hex_address) == {"0"} else hex_address
+
+
+def test_example_question_and_settings_shape_the_request(settings, embedder, page):
+    model = SlowQuotingModel(needle="Soufan")
+    with serving(app_with(settings, embedder, model), settings) as url:
+        page.goto(url)
+        page.locator("#chat").get_by_text("Who is Colin Clarke?").first.click()  # an example on the empty chat
+        watch_answer(page, 0, timeout=30)
+        assert model.calls == 1 and passages_in(model.last_prompt) == 4  # the default
+
+        page.get_by_text("Settings", exact=True).first.click()
+        assert page.locator("#model input").input_value() == settings.model
+        slider = page.locator("#top-k input[type=number]")
+        slider.fill("2")
+        slider.press("Enter")
+        page.locator("#mode").get_by_text("bm25", exact=True).click()
+        ask_in_page(page, "Who is Colin Clarke of the Soufan Group?")
+        watch_answer(page, 1, timeout=30)
+    assert model.calls == 2 and passages_in(model.last_prompt) == 2
+
+
+def passages_in(prompt: str) -> int:
+    return len(re.findall(r"^\[\d+\] ", prompt, flags=re.M))
