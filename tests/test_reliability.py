@@ -6,6 +6,7 @@ Real Chroma, real subprocesses (killed with SIGKILL for real); the fake
 embedder stands in for the model, whose behaviour is not under test here.
 """
 
+import json
 import logging
 import os
 import random
@@ -19,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from rag.errors import DocumentError, IndexBusyError, IndexDamagedError, IndexMismatchError
-from rag.index import build_index, current_path, ensure_index, open_store
+from rag.index import build_index, current_path, ensure_index, open_store, write_lock
 from rag.pipeline import RAG
 from rag.retrieve import Retriever
+from rag.settings import Settings
 
 from fakes import FakeEmbedder, FakeGenerator
 
@@ -100,11 +102,16 @@ def test_r01_sigkill_during_indexing_keeps_old_index(settings, embedder, tmp_pat
     # while it holds the lock and embeds, or while Chroma writes the new build.
     hold = tmp_path / "never-created" if phase == "embedding" else None
     proc = start_worker(bigger, settings.index_dir, hold)
-    wait_for_line(proc, "embedding")
-    if phase == "writing":
-        half = wait_for_chroma_write(settings.index_dir / "builds", old, proc)
-        time.sleep(0.3)  # well inside a write of several seconds
-    sigkill(proc)
+    try:
+        wait_for_line(proc, "embedding")
+        if phase == "writing":
+            half = wait_for_chroma_write(settings.index_dir / "builds", old, proc)
+            time.sleep(0.3)  # well inside a write of several seconds
+        sigkill(proc)
+    finally:
+        if proc.poll() is None:  # a failed wait above: leave no worker behind
+            proc.kill()
+            proc.wait()
     if phase == "writing":
         assert half.exists(), "the kill should leave a half-written build behind"
 
@@ -154,8 +161,6 @@ def test_r02_second_indexer_is_refused_and_old_index_still_answers(settings, emb
 
 
 def test_r02_a_writer_in_this_process_is_refused_too(settings, embedder):
-    from rag.index import write_lock
-
     build_index(settings, embedder, progress=False)
     with write_lock(settings.index_dir):
         with pytest.raises(IndexBusyError, match="another process is writing the index"):
@@ -290,10 +295,7 @@ def large_index(tmp_path_factory):
     """An index big enough (over Chroma's 1,000-record sync threshold) to keep HNSW files on disk."""
     base = tmp_path_factory.mktemp("large")
     write_many_documents(base / "docs", files=8, sentences=700)
-    settings_ = {"docs_dir": base / "docs", "index_dir": base / "index", "embedding_model": "fake-embedder"}
-    from rag.settings import Settings
-
-    build_index(Settings(**settings_), FakeEmbedder(), progress=False)
+    build_index(Settings(docs_dir=base / "docs", index_dir=base / "index", embedding_model="fake-embedder"), FakeEmbedder(), progress=False)
     return base
 
 
@@ -307,7 +309,7 @@ def test_r15_damaged_index_file_gives_a_clear_error_and_the_app_survives(large_i
     app = APP.format(tests=str(TESTS), docs=str(large_index / "docs"), index=str(index))
     result = subprocess.run([sys.executable, "-c", app], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"the application died (status {result.returncode}): {result.stderr[-2000:]}"
-    report = __import__("json").loads(result.stdout.strip().splitlines()[-1])
+    report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["error"].startswith("IndexDamagedError: the index in")
     assert "rebuild it with `rag index" in report["error"]
     assert report["answered"] == 3  # rebuilt over the damaged one, and it answers

@@ -65,6 +65,8 @@ def test_r05_tampered_model_file_is_refused_before_loading(settings, embedder, l
     with pytest.raises(ModelIntegrityError, match="refusing to load it"):
         session.ask("Who is Colin Clarke?")
     assert llama_loads == []
+    # The bad model file costs nothing else: the index is intact and the session still retrieves.
+    assert any("Soufan Group" in p.text for p in session.retrieve("Colin Clarke Soufan Group"))
 
 
 # ---------------------------------------------------------------- 6: a 100,000-character question
