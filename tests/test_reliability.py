@@ -323,3 +323,17 @@ def test_r15_rag_session_reports_damage_as_a_rag_error(settings, embedder):
         rag.ask("Who is Colin Clarke?")
     build_index(settings, embedder, progress=False)
     assert answers_from_seeds(settings, embedder)
+
+
+def test_r15_the_child_probe_runs_only_when_segment_files_changed(settings, embedder, monkeypatch):
+    build_index(settings, embedder, progress=False)
+    open_store(settings)
+    probes = []
+    real_run = subprocess.run
+    monkeypatch.setattr("rag.index_check.subprocess.run", lambda *a, **k: probes.append(a) or real_run(*a, **k))
+    open_store(settings)
+    assert probes == []  # unchanged since the last good read: no second process
+    segment_file = next(p for p in current_path(settings.index_dir).resolve().glob("*/*") if p.is_file())
+    os.utime(segment_file, ns=(0, 0))  # changed behind our back
+    open_store(settings)
+    assert len(probes) == 1
