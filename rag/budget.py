@@ -12,6 +12,7 @@ question. Offsets move with the text, so citations stay exact:
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from .text import content_words, sentence_spans
@@ -38,19 +39,37 @@ def _focus(passage: Passage, wanted: set[str], max_chars: int) -> Passage:
 
 
 def best_window(text: str, wanted: set[str], max_chars: int) -> tuple[int, int]:
-    """(start, end) of the run of whole sentences, at most `max_chars` long, holding the
-    most `wanted` words (the earliest on a tie: chunks open with their main sentence)."""
+    """(start, end) of the window of at most `max_chars` holding the most `wanted` words:
+    a run of whole sentences, or a cut of one sentence that is longer than the budget.
+    On a tie the earliest run of whole sentences wins (chunks open with their main sentence)."""
     spans = sentence_spans(text)
-    best, best_score = None, -1
-    for i, (first_start, _) in enumerate(spans):
-        for j in range(i, len(spans)):
-            if spans[j][1] - first_start > max_chars:
+    windows = []
+    for i, (start, _) in enumerate(spans):
+        for _, end in spans[i:]:
+            if end - start > max_chars:
                 break
-            score = len(wanted & set(content_words(text[first_start : spans[j][1]])))
-            if score > best_score:
-                best, best_score = (first_start, spans[j][1]), score
-    if best is None and spans:  # no sentence is short enough: cut the best one at a word boundary
-        first_start, first_end = max(spans, key=lambda s: len(wanted & set(content_words(text[s[0]:s[1]]))))
-        cut = text.rfind(" ", first_start, first_start + max_chars)
-        best = (first_start, cut if cut > first_start else first_start + max_chars)
-    return best or (0, min(len(text), max_chars))
+            windows.append((start, end))
+    windows += [_best_cut(text, start, end, wanted, max_chars) for start, end in spans if end - start > max_chars]
+    if not windows:
+        return 0, min(len(text), max_chars)
+    return max(windows, key=lambda w: _score(text[w[0] : w[1]], wanted))
+
+
+def _score(text: str, wanted: set[str]) -> int:
+    return len(wanted & set(content_words(text)))
+
+
+def _best_cut(text: str, start: int, end: int, wanted: set[str], max_chars: int) -> tuple[int, int]:
+    """The `max_chars` window of text[start:end], between word boundaries, with the most wanted
+    words; of the equally good ones the middle one, so the words around them are kept too."""
+    cuts = []
+    for word in re.finditer(r"\S+", text[start:end]):
+        left = start + word.start()
+        right = min(end, left + max_chars)
+        if right < end:  # end on a word boundary
+            space = text.rfind(" ", left, right + 1)
+            right = space if space > left else right
+        cuts.append((_score(text[left:right], wanted), left, right))
+    top = max(score for score, _, _ in cuts)
+    best = [(left, right) for score, left, right in cuts if score == top]
+    return best[len(best) // 2]

@@ -1,4 +1,4 @@
-"""The `rag` command line: ask, index, models, ui.
+"""The `rag` command line: ask, index, models, ui, eval, bench.
 
 Expected failures (RagError) print one line on stderr and exit with status 1;
 no traceback. Settings flags (`--top-k`, `--model`, ...) mirror `Settings`.
@@ -124,6 +124,28 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from .bench import BENCH_DIR, SECTIONS, run_bench
+
+    quick = args.quick
+    sections = args.only.split(",") if args.only else SECTIONS
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        print(f"error: unknown section {sorted(unknown)[0]!r}; choose from {', '.join(SECTIONS)}", file=sys.stderr)
+        return 2
+    out = Path(args.out or BENCH_DIR)
+    results = run_bench(
+        _settings(args), sections, questions=args.questions or (5 if quick else 20),
+        scales=[int(n) for n in (args.scale or ("10000" if quick else "10000,100000")).split(",")],
+        index_chunks=args.index_chunks or (200 if quick else 1000), fast_model=args.fast_model, out=out,
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    for target in results["targets"]:
+        print(f"{'ok  ' if target['met'] else 'MISS'} {target['what']}: {target['value']} (target {target['target']})")
+    print(f"wrote {out / 'results.json'} and {out / 'results.md'}")
+    return 0
+
+
 def _generate_candidates(settings: Settings, args) -> int:
     from .evaluate import EVAL_DIR
     from .pipeline import RAG
@@ -169,7 +191,17 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=7860)
     ui.set_defaults(run=cmd_ui)
 
-    for subparser in (ask, index, models, evaluate, ui):
+    bench = sub.add_parser("bench", help="measure latency, retrieval at scale, indexing, cold start (bench/)")
+    bench.add_argument("--quick", action="store_true", help="5 questions, 10,000 synthetic chunks, 200 to index")
+    bench.add_argument("--questions", type=int, help="questions per configuration (default 20)")
+    bench.add_argument("--scale", help="synthetic corpus sizes, comma-separated (default 10000,100000)")
+    bench.add_argument("--index-chunks", type=int, help="chunks to index for throughput (default 1000)")
+    bench.add_argument("--fast-model", help="model of the fast configuration (default qwen2.5-coder-0.5b)")
+    bench.add_argument("--only", help="comma-separated sections: answers,retrieval,indexing,cold_start")
+    bench.add_argument("--out", help="results folder (default bench/)")
+    bench.set_defaults(run=cmd_bench)
+
+    for subparser in (ask, index, models, evaluate, ui, bench):
         _add_settings_flags(subparser)
     return parser
 

@@ -157,7 +157,8 @@ def test_openai_backend_writes_what_the_in_process_model_writes(llm_url, small_m
 
 
 def test_pipeline_answers_from_both_servers(llm_url, server_settings, embedder):
-    s = server_settings.model_copy(update={"llm_backend": "openai", "llm_url": llm_url, "model": SMALL_MODEL})
+    s = server_settings.model_copy(update={"llm_backend": "openai", "llm_url": llm_url, "model": SMALL_MODEL,
+                                          "max_tokens": 48})
     rag = RAG(s, embedder=embedder, progress=False)
     answer = rag.ask("Who is Colin Clarke?")
     assert isinstance(rag.generator, OpenAIGenerator)
@@ -182,7 +183,7 @@ def test_cli_uses_both_servers_from_environment_variables(llm_url, chroma_url, m
     env = {**os.environ, "RAG_CHROMA_URL": chroma_url, "RAG_CHROMA_COLLECTION": "cli-test",
            "RAG_LLM_BACKEND": "openai", "RAG_LLM_URL": llm_url, "RAG_MODEL": SMALL_MODEL,
            "RAG_DOCS_DIR": str(docs_dir), "RAG_INDEX_DIR": str(tmp_path / "index"),
-           "RAG_MODEL_CACHE_DIR": str(model_cache)}
+           "RAG_MODEL_CACHE_DIR": str(model_cache), "RAG_MAX_TOKENS": "32"}
     result = subprocess.run([sys.executable, "-m", "rag.cli", "ask", "Who is Colin Clarke?", "--json"],
                             env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]

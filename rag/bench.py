@@ -1,0 +1,415 @@
+"""`rag bench`: how fast this machine answers, and where the time goes.
+
+Sections (each can be run alone with `--only`; results are merged into
+bench/results.json and rendered to bench/results.md):
+
+    answers     first token and whole answer p50/p95 per configuration, prompt tokens, and our
+                end-to-end time over a plain llama-cpp-python call on the identical prompt
+    retrieval   retrieval latency on the seeds and on synthetic corpora (10,000 / 100,000 chunks)
+    indexing    chunks/s of `build_index` against plain sentence-transformers encoding
+    cold_start  process start to first answer (`rag ask` in a new process) and its peak memory
+
+Indexes go to a temporary folder; the models come from `model_cache_dir` as usual.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .evaluate import QA_PATH, load_qa
+from .metrics import mean, percentile
+from .settings import FAST_MODE, PROJECT_ROOT, Settings
+
+BENCH_DIR = PROJECT_ROOT / "bench"
+SECTIONS = ("answers", "retrieval", "indexing", "cold_start")
+FACTUAL_TYPES = ("factoid", "date-number", "who-said", "paraphrase")
+TARGETS = {"first_token_ms_p50": 1500, "total_ms_p50": 4000, "overhead": 0.10,
+           "retrieval_ms_p50_at_100000": 50, "indexing_vs_plain": 0.80}
+
+
+def stats(values: list[float]) -> dict:
+    """{"p50", "p95", "mean", "n"} of the values that are not None, rounded to 0.1."""
+    values = [v for v in values if v is not None]
+    rounded = lambda v: None if v is None else round(v, 1)  # noqa: E731
+    return {"p50": rounded(percentile(values, 50)), "p95": rounded(percentile(values, 95)),
+            "mean": rounded(mean(values)), "n": len(values)}
+
+
+def factual_questions(count: int, qa_path: Path = QA_PATH) -> list[str]:
+    """The first `count` short factual questions of the QA set (repeated if it has fewer)."""
+    questions = [i["question"] for i in load_qa(qa_path) if i["type"] in FACTUAL_TYPES and not i.get("history")]
+    return [questions[n % len(questions)] for n in range(count)]
+
+
+def configurations(base: Settings, fast_model: str | None = None) -> dict[str, tuple[Settings, bool]]:
+    """name -> (settings, compare with a plain llama-cpp-python call). The levers are
+    measured by switching one setting of fast mode off at a time."""
+    fast = base.model_copy(update={**FAST_MODE, **({"model": fast_model} if fast_model else {})})
+    budget_off = {"top_k": base.top_k, "passage_chars": None}
+    return {
+        "default": (base, True),
+        "default + passage budget": (base.model_copy(update={k: FAST_MODE[k] for k in budget_off}), False),
+        "fast": (fast, True),
+        "fast, prefix cache off": (fast.model_copy(update={"prefix_cache": False}), False),
+        "fast, passage budget off": (fast.model_copy(update=budget_off), False),
+    }
+
+
+class RecordingGenerator:
+    """Passes calls through to a generator and keeps the last messages it was sent."""
+
+    def __init__(self, inner):
+        self.inner, self.n_ctx, self.last_messages = inner, inner.n_ctx, None
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    def warm_up(self) -> None:
+        self.inner.warm_up()
+
+    def stream(self, messages, max_tokens):
+        self.last_messages = messages
+        return self.inner.stream(messages, max_tokens)
+
+
+def plain_llama(settings: Settings):
+    """A second, plain `Llama` with the arguments the pipeline's generator uses."""
+    from llama_cpp import Llama
+
+    from .models import resolve_llm
+
+    return Llama(model_path=str(resolve_llm(settings.model, settings.model_cache_dir)), n_ctx=settings.n_ctx,
+                 n_threads=settings.n_threads or os.cpu_count(), seed=settings.seed, verbose=False)
+
+
+def time_plain_call(llm, messages: list[dict], settings: Settings) -> dict:
+    """First-token and total milliseconds of one streamed chat completion, nothing around it."""
+    if not settings.prefix_cache:
+        llm.reset()
+    started, first, text = time.perf_counter(), None, []
+    for chunk in llm.create_chat_completion(messages=messages, max_tokens=settings.max_tokens,
+                                            temperature=settings.temperature, seed=settings.seed, stream=True):
+        delta = chunk["choices"][0]["delta"].get("content")
+        if delta:
+            first = first or time.perf_counter()
+            text.append(delta)
+    end = time.perf_counter()
+    return {"first_token_ms": (first - started) * 1000 if first else None, "total_ms": (end - started) * 1000,
+            "text": "".join(text)}
+
+
+def bench_answers(settings: Settings, questions: list[str], embedder, store, with_plain: bool) -> dict:
+    from .generate import make_generator
+    from .pipeline import RAG
+
+    generator = RecordingGenerator(make_generator(settings))
+    rag = RAG(settings, embedder=embedder, store=store, generator=generator, progress=False).warm_up()
+    plain = plain_llama(settings) if with_plain else None
+    rag.ask(questions[0])  # the first call pays one-off costs (BM25 index, caches): not counted
+    if plain:
+        time_plain_call(plain, generator.last_messages, settings)
+    rows = []
+    for question in questions:
+        answer = rag.ask(question)
+        row = {key: answer.timings[key] for key in ("retrieve_ms", "first_token_ms", "total_ms", "prompt_tokens",
+                                                    "completion_tokens")}
+        row["refused"] = answer.refused
+        if plain:  # the identical prompt, right after ours: both models see the same sequence
+            call = time_plain_call(plain, generator.last_messages, settings)
+            row.update(plain_first_token_ms=call["first_token_ms"], plain_total_ms=call["total_ms"],
+                       same_text=call["text"] == answer.raw_text)
+        rows.append(row)
+    return summarize_answers(settings, rows)
+
+
+def summarize_answers(settings: Settings, rows: list[dict]) -> dict:
+    summary = {"model": settings.model, "top_k": settings.top_k, "passage_chars": settings.passage_chars,
+               "prefix_cache": settings.prefix_cache, "questions": len(rows),
+               "first_token_ms": stats([r["first_token_ms"] for r in rows]),
+               "total_ms": stats([r["total_ms"] for r in rows]),
+               "retrieve_ms": stats([r["retrieve_ms"] for r in rows]),
+               "prompt_tokens": stats([r["prompt_tokens"] for r in rows]),
+               "completion_tokens": stats([r["completion_tokens"] for r in rows]),
+               "refused": sum(r["refused"] for r in rows)}
+    if rows and "plain_total_ms" in rows[0]:
+        summary["plain_first_token_ms"] = stats([r["plain_first_token_ms"] for r in rows])
+        summary["plain_total_ms"] = stats([r["plain_total_ms"] for r in rows])
+        # Per question, our whole answer over the plain call's; the median is robust to a slow outlier.
+        summary["overhead"] = round(percentile([r["total_ms"] / r["plain_total_ms"] for r in rows], 50) - 1, 3)
+        summary["same_text"] = sum(r["same_text"] for r in rows)
+    return summary
+
+
+def time_retrieval(retriever, questions: list[str], k: int) -> dict:
+    """Milliseconds per search, by retrieval mode (query embedding included)."""
+    result = {}
+    for mode in ("dense", "bm25", "hybrid"):
+        retriever.search(questions[0], k, mode)  # builds BM25 once, outside the timing
+        times = []
+        for question in questions:
+            started = time.perf_counter()
+            retriever.search(question, k, mode)
+            times.append((time.perf_counter() - started) * 1000)
+        result[mode] = stats(times)
+    return result
+
+
+def synthetic_store(size: int, folder: Path, vocabulary: list[str], dimension: int, settings: Settings):
+    """A Chroma collection of `size` chunks: random unit vectors (an ANN index does the same work for
+    them as for real ones) and 80-word texts drawn from the seeds' words (for BM25)."""
+    import numpy as np
+
+    from .index import COLLECTION, ChromaStore, IndexInfo, _create_collection, _fill, chroma_client
+    from .types import Chunk
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((size, dimension)).astype("float32")
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    words = rng.choice(len(vocabulary), size=(size, 80))
+    chunks = [Chunk(f"s{i}", f"synthetic/{i // 100}.txt", 0, 0, " ".join(vocabulary[w] for w in row))
+              for i, row in enumerate(words)]
+    info = IndexInfo(settings.embedding_model, dimension, "synthetic", "", str(folder), size)
+    _fill(_create_collection(chroma_client(folder), COLLECTION, info), chunks, vectors.tolist())
+    return ChromaStore(chroma_client(folder).get_collection(COLLECTION, embedding_function=None))
+
+
+def bench_retrieval(settings: Settings, questions: list[str], embedder, seed_store, scales: list[int], work: Path) -> dict:
+    from .retrieve import Retriever
+    from .text import words
+
+    result = {"seeds": {"chunks": seed_store.count(), **time_retrieval(Retriever(seed_store, embedder), questions,
+                                                                        settings.top_k)}}
+    vocabulary = sorted({w for c in seed_store.chunks() for w in words(c.text)})
+    for size in scales:
+        started = time.perf_counter()
+        store = synthetic_store(size, work / f"synthetic-{size}", vocabulary, embedder.dimension, settings)
+        built = time.perf_counter()
+        retriever = Retriever(store, embedder)
+        retriever.bm25  # noqa: B018 - built here so that its cost is reported on its own
+        result[str(size)] = {"chunks": store.count(), "build_s": round(built - started, 1),
+                             "bm25_build_s": round(time.perf_counter() - built, 1),
+                             **time_retrieval(retriever, questions, settings.top_k)}
+        shutil.rmtree(work / f"synthetic-{size}", ignore_errors=True)
+    return result
+
+
+def copies_of_seeds(folder: Path, min_chunks: int, settings: Settings) -> list:
+    """Copies of the seed articles (each made unique by a first line) until `min_chunks` chunks."""
+    from .chunk import chunk_documents
+    from .documents import load_documents
+
+    seeds = load_documents(settings.docs_dir)
+    per_copy = len(chunk_documents(seeds, settings.chunk_size, settings.chunk_overlap))
+    folder.mkdir(parents=True, exist_ok=True)
+    for copy in range(-(-min_chunks // per_copy)):
+        for doc in seeds:
+            (folder / f"{copy:03d}-{doc.source}").write_text(f"Copy {copy}.\n{doc.text}", encoding="utf-8")
+    return chunk_documents(load_documents(folder), settings.chunk_size, settings.chunk_overlap)
+
+
+def bench_indexing(settings: Settings, embedder, min_chunks: int, work: Path) -> dict:
+    from .index import build_index
+
+    docs = work / "index-docs"
+    texts = [c.text for c in copies_of_seeds(docs, min_chunks, settings)]
+    model = embedder._load()  # the same loaded model for both sides
+    model.encode(texts[:8])  # warm up
+    started = time.perf_counter()
+    model.encode(texts, batch_size=settings.embed_batch_size, normalize_embeddings=True, show_progress_bar=False)
+    plain = len(texts) / (time.perf_counter() - started)
+
+    def ours(batch_size: int, limit: int | None = None) -> float:
+        folder = docs if limit is None else _subset(docs, work / f"index-docs-{batch_size}", limit)
+        s = settings.model_copy(update={"index_dir": work / f"index-{batch_size}", "embed_batch_size": batch_size})
+        started = time.perf_counter()
+        info = build_index(s, embedder, folder, progress=False)
+        return info.chunk_count / (time.perf_counter() - started)
+
+    batched = ours(settings.embed_batch_size)
+    one_by_one = ours(1, limit=max(1, len(list(docs.iterdir())) // 4))  # slow: a quarter of the files
+    return {"chunks": len(texts), "plain_encode_chunks_per_s": round(plain, 1),
+            "build_index_chunks_per_s": round(batched, 1), "vs_plain": round(batched / plain, 3),
+            "batch_size": settings.embed_batch_size, "build_index_batch_1_chunks_per_s": round(one_by_one, 1)}
+
+
+def _subset(folder: Path, target: Path, files: int) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(folder.iterdir())[:files]:
+        shutil.copy(path, target / path.name)
+    return target
+
+
+# Settings a cold `rag ask` gets through RAG_* variables: what the bench may have changed.
+COLD_START_FIELDS = ("model", "top_k", "passage_chars", "prefix_cache", "index_dir", "model_cache_dir",
+                     "docs_dir", "embedding_model", "n_ctx", "max_tokens", "n_threads")
+
+
+def cold_start(settings: Settings, question: str) -> dict:
+    """`rag ask` in a fresh process (index built, model assembled, files in the page cache)."""
+    values = {name: getattr(settings, name) for name in COLD_START_FIELDS}
+    env = {**os.environ, **{f"RAG_{k.upper()}": str(v) for k, v in values.items() if v is not None}}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-m", "rag.cli", "ask", question, "--json"],
+                                   env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)  # wait4: this child's own peak memory
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        if process.returncode != 0:
+            raise RuntimeError(f"cold start failed: {err.read().decode(errors='replace')[-500:]}")
+        timings = json.loads(out.read())["timings"]
+    return {"model": settings.model, "process_to_answer_s": round(wall, 2),
+            "in_process_total_ms": timings["total_ms"], "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+
+
+def machine() -> dict:
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "load_average": [round(x, 2) for x in os.getloadavg()], "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def run_bench(base: Settings, sections=SECTIONS, questions: int = 20, scales=(10_000, 100_000),
+              index_chunks: int = 1000, fast_model: str | None = None, out: Path = BENCH_DIR,
+              log: Callable[[str], None] = print) -> dict:
+    """Run the chosen sections, merge them into out/results.json, write out/results.md."""
+    from .embed import SentenceTransformerEmbedder
+    from .index import ensure_index
+
+    asked = factual_questions(questions)
+    results = _load(out / "results.json")
+    results.update(machine=machine(), questions=len(asked))
+    with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
+        work = Path(tmp)
+        base = base.model_copy(update={"index_dir": work / "seed-index"})
+        embedder = SentenceTransformerEmbedder(base.embedding_model)
+        store = ensure_index(base, embedder, progress=False)
+        configs = configurations(base, fast_model)
+        if "answers" in sections:
+            results["answers"] = {}
+            for name, (settings, with_plain) in configs.items():
+                log(f"answers: {name}")
+                results["answers"][name] = bench_answers(settings, asked, embedder, store, with_plain)
+        if "retrieval" in sections:
+            log(f"retrieval: seeds and {', '.join(map(str, scales))} synthetic chunks")
+            results["retrieval"] = bench_retrieval(base, asked, embedder, store, list(scales), work)
+        if "indexing" in sections:
+            log(f"indexing: {index_chunks} chunks")
+            results["indexing"] = bench_indexing(base, embedder, index_chunks, work)
+        if "cold_start" in sections:
+            log("cold start")
+            results["cold_start"] = {name: cold_start(configs[name][0], asked[0]) for name in ("default", "fast")}
+    results["bench_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    results["targets"] = check_targets(results)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / "results.md").write_text(render_markdown(results))
+    return results
+
+
+def _load(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def check_targets(r: dict) -> list[dict]:
+    """The issue's targets against the measured numbers, for the configurations that have them."""
+    rows = []
+    for name in ("default", "fast"):
+        answers = r.get("answers", {}).get(name)
+        if answers:
+            rows += [_target(f"{name}: first token p50 (ms)", answers["first_token_ms"]["p50"], TARGETS["first_token_ms_p50"]),
+                     _target(f"{name}: whole answer p50 (ms)", answers["total_ms"]["p50"], TARGETS["total_ms_p50"]),
+                     _target(f"{name}: overhead over plain llama-cpp-python", answers["overhead"], TARGETS["overhead"])]
+    largest = r.get("retrieval", {}).get("100000")
+    if largest:
+        rows.append(_target("hybrid retrieval p50 at 100,000 chunks (ms)", largest["hybrid"]["p50"],
+                            TARGETS["retrieval_ms_p50_at_100000"]))
+    if "indexing" in r:
+        rows.append(_target("indexing / plain encoding", r["indexing"]["vs_plain"], TARGETS["indexing_vs_plain"], at_least=True))
+    return rows
+
+
+def _target(what: str, value, bound, at_least: bool = False) -> dict:
+    met = value is not None and (value >= bound if at_least else value <= bound)
+    return {"what": what, "value": value, "target": f"{'≥' if at_least else '≤'} {bound}", "met": met}
+
+
+def render_markdown(r: dict) -> str:
+    m = r.get("machine", {})
+    lines = [f"# rag bench: {m.get('date', '')}, {m.get('cpus')} CPUs, load average at start "
+             f"{m.get('load_average')}", "",
+             f"{r.get('questions')} short factual questions from eval/qa.jsonl; times in ms unless marked.", ""]
+    lines += _table(["target", "measured", "target", "met"],
+                    [[t["what"], t["value"], t["target"], "✔" if t["met"] else "✘"] for t in r.get("targets", [])])
+    if "answers" in r:
+        lines += ["", "## Answers", ""]
+        lines += _table(
+            ["configuration", "model", "passages", "passage chars", "prefix cache", "prompt tokens p50",
+             "first token p50 / p95", "answer p50 / p95", "plain call first token / answer p50", "overhead", "refused"],
+            [[name, a["model"], a["top_k"], a["passage_chars"] or "whole", "on" if a["prefix_cache"] else "off",
+              a["prompt_tokens"]["p50"], _pair(a["first_token_ms"]), _pair(a["total_ms"]),
+              f"{a['plain_first_token_ms']['p50']} / {a['plain_total_ms']['p50']}" if "overhead" in a else "",
+              f"{a['overhead']:+.1%}" if "overhead" in a else "", f"{a['refused']}/{a['questions']}"]
+             for name, a in r["answers"].items()])
+    lines += _levers(r)
+    if "retrieval" in r:
+        lines += ["", "## Retrieval (query embedding included; synthetic corpora use random unit vectors)", ""]
+        lines += _table(["corpus", "chunks", "dense p50 / p95", "bm25 p50 / p95", "hybrid p50 / p95", "build s"],
+                        [[name, v["chunks"], _pair(v["dense"]), _pair(v["bm25"]), _pair(v["hybrid"]),
+                          f"{v['build_s']} + BM25 {v['bm25_build_s']}" if "build_s" in v else ""]
+                         for name, v in r["retrieval"].items()])
+    if "indexing" in r:
+        i = r["indexing"]
+        lines += ["", "## Indexing", "", f"{i['chunks']} chunks: plain sentence-transformers encoding "
+                  f"{i['plain_encode_chunks_per_s']} chunks/s; `build_index` (chunking, embedding, Chroma write, "
+                  f"check) {i['build_index_chunks_per_s']} chunks/s = {i['vs_plain']:.0%} of plain."]
+    if "cold_start" in r:
+        lines += ["", "## Cold start and memory (a new `rag ask` process; model files in the page cache)", ""]
+        lines += _table(["configuration", "model", "process start to answer (s)", "peak memory (MB)"],
+                        [[n, c["model"], c["process_to_answer_s"], c["peak_rss_mb"]] for n, c in r["cold_start"].items()])
+    return "\n".join(lines) + "\n"
+
+
+def _levers(r: dict) -> list[str]:
+    a, rows = r.get("answers", {}), []
+
+    def ab(lever, on, off, key="first_token_ms"):
+        if on in a and off in a:
+            rows.append([lever, f"{a[on][key]['p50']} (prompt {a[on]['prompt_tokens']['p50']} tokens)",
+                         f"{a[off][key]['p50']} (prompt {a[off]['prompt_tokens']['p50']} tokens)",
+                         f"{a[on][key]['p50'] - a[off][key]['p50']:+.0f} ms"])
+
+    ab("passage budget, fast model: first token p50", "fast", "fast, passage budget off")
+    ab("passage budget, default model: first token p50", "default + passage budget", "default")
+    ab("prefix cache reuse, fast model: first token p50", "fast", "fast, prefix cache off")
+    if "fast" in a and "fast" in r.get("cold_start", {}):
+        warm, cold = a["fast"]["total_ms"]["p50"], r["cold_start"]["fast"]["process_to_answer_s"] * 1000
+        rows.append(["model and index kept loaded (fast): answer", warm, f"{cold:.0f} (new process)", f"{warm - cold:+.0f} ms"])
+    if "indexing" in r:
+        i = r["indexing"]
+        rows.append(["batched embedding: build_index chunks/s", f"{i['build_index_chunks_per_s']} (batch {i['batch_size']})",
+                     f"{i['build_index_batch_1_chunks_per_s']} (batch 1)",
+                     f"×{i['build_index_chunks_per_s'] / i['build_index_batch_1_chunks_per_s']:.1f}"])
+    return ["", "## Latency levers, on and off", ""] + _table(["lever", "on", "off", "effect"], rows) if rows else []
+
+
+def _pair(s: dict) -> str:
+    return f"{s['p50']} / {s['p95']}"
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
+        "| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
