@@ -34,6 +34,9 @@ from .settings import FAST_MODE, PROJECT_ROOT, Settings
 BENCH_DIR = PROJECT_ROOT / "bench"
 SECTIONS = ("answers", "retrieval", "indexing", "cold_start")
 FACTUAL_TYPES = ("factoid", "date-number", "who-said", "paraphrase")
+# Asked once before timing starts; not one of the timed questions, so that no timed prompt
+# finds itself already in the model's cache.
+WARM_UP_QUESTION = "What are these documents about?"
 TARGETS = {"first_token_ms_p50": 1500, "total_ms_p50": 4000, "overhead": 0.10,
            "retrieval_ms_p50_at_100000": 50, "indexing_vs_plain": 0.80}
 
@@ -116,7 +119,7 @@ def bench_answers(settings: Settings, questions: list[str], embedder, store, wit
     generator = RecordingGenerator(make_generator(settings))
     rag = RAG(settings, embedder=embedder, store=store, generator=generator, progress=False).warm_up()
     plain = plain_llama(settings) if with_plain else None
-    rag.ask(questions[0])  # the first call pays one-off costs (BM25 index, caches): not counted
+    rag.ask(WARM_UP_QUESTION)  # the first call pays one-off costs (BM25 index, caches): not counted
     if plain:
         time_plain_call(plain, generator.last_messages, settings)
     rows = []
@@ -289,6 +292,9 @@ def run_bench(base: Settings, sections=SECTIONS, questions: int = 20, scales=(10
     asked = factual_questions(questions)
     results = _load(out / "results.json")
     results.update(machine=machine(), questions=len(asked))
+    # When and under what load each section was last measured (runs of single sections merge).
+    for section in sections:
+        results.setdefault("measured", {})[section] = {**results["machine"], "n_threads": base.n_threads or os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
         work = Path(tmp)
         base = base.model_copy(update={"index_dir": work / "seed-index"})
@@ -352,6 +358,8 @@ def render_markdown(r: dict) -> str:
     lines = [f"# rag bench: {m.get('date', '')}, {m.get('cpus')} CPUs, load average at start "
              f"{m.get('load_average')}", "",
              f"{r.get('questions')} short factual questions from eval/qa.jsonl; times in ms unless marked.", ""]
+    lines += [f"- {name} measured {m['date']}, load average {m['load_average']}, LLM threads {m['n_threads']}"
+              for name, m in r.get("measured", {}).items()] + [""]
     lines += _table(["target", "measured", "target", "met"],
                     [[t["what"], t["value"], t["target"], "✔" if t["met"] else "✘"] for t in r.get("targets", [])])
     if "answers" in r:

@@ -101,11 +101,11 @@ def test_prefix_cache_reads_only_what_changed(model_cache, settings, prefix_cach
         list(generator.stream([system, {"role": "user", "content": question}], 2))
     first_prompt = prompt_reads[1]
     second_prompt = prompt_reads[prompt_reads.index("call", 1) + 1]
-    assert first_prompt > 200
+    assert first_prompt > 100
     if prefix_cache:
         assert second_prompt < 30  # only the new question and the chat markers after it
     else:
-        assert second_prompt > 200
+        assert second_prompt > 100
 
 
 @pytest.mark.models
@@ -115,7 +115,7 @@ def test_rag_bench_writes_results(tmp_path, model_cache):
     # on two busy cores slow down many times over.
     env = {**os.environ, "RAG_N_THREADS": "1"}
     command = [sys.executable, "-m", "rag.cli", "bench", "--model", "smollm2-135m", "--fast-model", "smollm2-135m",
-               "--questions", "2", "--scale", "300", "--index-chunks", "40", "--max-tokens", "24",
+               "--questions", "1", "--scale", "300", "--index-chunks", "40", "--max-tokens", "16",
                "--model-cache-dir", str(model_cache), "--out", str(out)]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -123,9 +123,9 @@ def test_rag_bench_writes_results(tmp_path, model_cache):
     assert set(r["answers"]) == {"default", "default + passage budget", "fast", "fast, prefix cache off",
                                  "fast, passage budget off"}
     default = r["answers"]["default"]
-    assert default["questions"] == 2 and default["total_ms"]["p50"] >= default["first_token_ms"]["p50"] > 0
+    assert default["questions"] == 1 and default["total_ms"]["p50"] >= default["first_token_ms"]["p50"] > 0
     assert default["plain_total_ms"]["p50"] > 0 and isinstance(default["overhead"], float)
-    assert default["same_text"] == 2  # the plain call on the identical prompt writes the same answer
+    assert default["same_text"] == 1  # the plain call on the identical prompt writes the same answer
     budget_on, budget_off = r["answers"]["fast"], r["answers"]["fast, passage budget off"]
     assert budget_on["prompt_tokens"]["p50"] < budget_off["prompt_tokens"]["p50"]
     assert r["retrieval"]["300"]["chunks"] == 300 and r["retrieval"]["seeds"]["hybrid"]["p50"] > 0
