@@ -5,6 +5,7 @@ a `chroma run` server and llama-cpp-python's OpenAI-compatible server
 """
 
 import contextlib
+import hashlib
 import json
 import os
 import socket
@@ -92,7 +93,7 @@ def llm_url(tmp_path_factory, small_model):
 @pytest.fixture
 def server_settings(settings, chroma_url, request) -> Settings:
     # One collection prefix per test: the tests share the server, not their indexes.
-    prefix = "t-" + request.node.name.replace("_", "-")[:30].strip("-")
+    prefix = "t-" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:12]
     return settings.model_copy(update={"chroma_url": chroma_url, "chroma_collection": prefix})
 
 
