@@ -129,6 +129,7 @@ def test_rag_bench_writes_results(tmp_path, model_cache):
     budget_on, budget_off = r["answers"]["fast"], r["answers"]["fast, passage budget off"]
     assert budget_on["prompt_tokens"]["p50"] < budget_off["prompt_tokens"]["p50"]
     assert r["retrieval"]["300"]["chunks"] == 300 and r["retrieval"]["seeds"]["hybrid"]["p50"] > 0
+    assert r["retrieval"]["300"]["dense_ann"]["n"] == 1
     assert r["indexing"]["chunks"] >= 40 and r["indexing"]["vs_plain"] > 0
     assert all(c["peak_rss_mb"] > 50 and c["process_to_answer_s"] > 0 for c in r["cold_start"].values())
     assert {t["what"] for t in r["targets"]} >= {"default: first token p50 (ms)", "indexing / plain encoding"}
