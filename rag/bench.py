@@ -4,7 +4,9 @@ Sections (each can be run alone with `--only`; results are merged into
 bench/results.json and rendered to bench/results.md):
 
     answers     first token and whole answer p50/p95 per configuration, prompt tokens, and our
-                end-to-end time over a plain llama-cpp-python call on the identical prompt
+                end-to-end time over a plain llama-cpp-python call on the identical prompt;
+                the levers are configurations with one setting switched off, and all of them
+                take each question in turn, so that the machine's load falls on all alike
     retrieval   retrieval latency on the seeds and on synthetic corpora (10,000 / 100,000 chunks)
     indexing    chunks/s of `build_index` against plain sentence-transformers encoding
     cold_start  process start to first answer (`rag ask` in a new process) and its peak memory
@@ -112,28 +114,44 @@ def time_plain_call(llm, messages: list[dict], settings: Settings) -> dict:
             "text": "".join(text)}
 
 
-def bench_answers(settings: Settings, questions: list[str], embedder, store, with_plain: bool) -> dict:
-    from .generate import make_generator
-    from .pipeline import RAG
+class Contender:
+    """One configuration under test, with its own session and model (so its prompt cache
+    holds only its own prompts) and, when compared, its own plain `Llama`."""
 
-    generator = RecordingGenerator(make_generator(settings))
-    rag = RAG(settings, embedder=embedder, store=store, generator=generator, progress=False).warm_up()
-    plain = plain_llama(settings) if with_plain else None
-    rag.ask(WARM_UP_QUESTION)  # the first call pays one-off costs (BM25 index, caches): not counted
-    if plain:
-        time_plain_call(plain, generator.last_messages, settings)
-    rows = []
-    for question in questions:
-        answer = rag.ask(question)
+    def __init__(self, settings: Settings, with_plain: bool, embedder, store):
+        from .generate import make_generator
+        from .pipeline import RAG
+
+        self.settings, self.rows = settings, []
+        self.generator = RecordingGenerator(make_generator(settings))
+        self.rag = RAG(settings, embedder=embedder, store=store, generator=self.generator, progress=False).warm_up()
+        self.plain = plain_llama(settings) if with_plain else None
+        self.rag.ask(WARM_UP_QUESTION)  # one-off costs (BM25 index, first allocations): not timed
+        if self.plain:
+            time_plain_call(self.plain, self.generator.last_messages, self.settings)
+
+    def measure(self, question: str) -> None:
+        answer = self.rag.ask(question)
         row = {key: answer.timings[key] for key in ("retrieve_ms", "first_token_ms", "total_ms", "prompt_tokens",
                                                     "completion_tokens")}
         row["refused"] = answer.refused
-        if plain:  # the identical prompt, right after ours: both models see the same sequence
-            call = time_plain_call(plain, generator.last_messages, settings)
+        if self.plain:  # the identical prompt, right after ours: both models see the same sequence
+            call = time_plain_call(self.plain, self.generator.last_messages, self.settings)
             row.update(plain_first_token_ms=call["first_token_ms"], plain_total_ms=call["total_ms"],
                        same_text=call["text"] == answer.raw_text)
-        rows.append(row)
-    return summarize_answers(settings, rows)
+        self.rows.append(row)
+
+
+def bench_answers(configs: dict[str, tuple[Settings, bool]], questions: list[str], embedder, store) -> dict:
+    """Each question goes to every configuration in turn (in a rotating order), so that
+    a change in the machine's load falls on all of them alike, not on one."""
+    contenders = {name: Contender(settings, with_plain, embedder, store)
+                  for name, (settings, with_plain) in configs.items()}
+    names = list(contenders)
+    for i, question in enumerate(questions):
+        for name in names[i % len(names):] + names[: i % len(names)]:
+            contenders[name].measure(question)
+    return {name: summarize_answers(c.settings, c.rows) for name, c in contenders.items()}
 
 
 def summarize_answers(settings: Settings, rows: list[dict]) -> dict:
@@ -312,10 +330,8 @@ def run_bench(base: Settings, sections=SECTIONS, questions: int = 20, scales=(10
         store = ensure_index(base, embedder, progress=False)
         configs = configurations(base, fast_model)
         if "answers" in sections:
-            results["answers"] = {}
-            for name, (settings, with_plain) in configs.items():
-                log(f"answers: {name}")
-                results["answers"][name] = bench_answers(settings, asked, embedder, store, with_plain)
+            log(f"answers: {len(asked)} questions x {len(configs)} configurations, interleaved")
+            results["answers"] = bench_answers(configs, asked, embedder, store)
         if "retrieval" in sections:
             log(f"retrieval: seeds and {', '.join(map(str, scales))} synthetic chunks")
             results["retrieval"] = bench_retrieval(base, asked, embedder, store, list(scales), work)
