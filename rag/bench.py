@@ -142,13 +142,15 @@ class Contender:
         self.rows.append(row)
 
 
-def bench_answers(configs: dict[str, tuple[Settings, bool]], questions: list[str], embedder, store) -> dict:
+def bench_answers(configs: dict[str, tuple[Settings, bool]], questions: list[str], embedder, store,
+                  log: Callable[[str], None] = print) -> dict:
     """Each question goes to every configuration in turn (in a rotating order), so that
     a change in the machine's load falls on all of them alike, not on one."""
     contenders = {name: Contender(settings, with_plain, embedder, store)
                   for name, (settings, with_plain) in configs.items()}
     names = list(contenders)
     for i, question in enumerate(questions):
+        log(f"  question {i + 1} of {len(questions)}")
         for name in names[i % len(names):] + names[: i % len(names)]:
             contenders[name].measure(question)
     return {name: summarize_answers(c.settings, c.rows) for name, c in contenders.items()}
@@ -331,7 +333,7 @@ def run_bench(base: Settings, sections=SECTIONS, questions: int = 20, scales=(10
         configs = configurations(base, fast_model)
         if "answers" in sections:
             log(f"answers: {len(asked)} questions x {len(configs)} configurations, interleaved")
-            results["answers"] = bench_answers(configs, asked, embedder, store)
+            results["answers"] = bench_answers(configs, asked, embedder, store, log)
         if "retrieval" in sections:
             log(f"retrieval: seeds and {', '.join(map(str, scales))} synthetic chunks")
             results["retrieval"] = bench_retrieval(base, asked, embedder, store, list(scales), work)
