@@ -183,7 +183,10 @@ def _sse_deltas(lines: Iterator[str]) -> Iterator[str]:
         data = line[len("data:"):].strip()
         if data == "[DONE]":
             return
-        choices = json.loads(data).get("choices") or [{}]
+        event = json.loads(data)
+        if event.get("error"):  # a server that fails mid-stream says so in an event
+            raise LLMServerError(f"the LLM server stopped with an error: {str(event['error'])[:200]}")
+        choices = event.get("choices") or [{}]
         delta = (choices[0].get("delta") or {}).get("content")
         if delta:
             yield delta

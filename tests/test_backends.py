@@ -192,3 +192,14 @@ def test_cli_uses_both_servers_from_environment_variables(llm_url, chroma_url, m
     assert answer["raw_text"] and answer["passages"]
     store = open_store(Settings(chroma_url=chroma_url, chroma_collection="cli-test", docs_dir=docs_dir))
     assert store.info.embedding_model == "all-minilm-l6-v2" and store.info.dimension == 384
+
+
+def test_stream_events_give_the_text_and_a_server_error_is_raised():
+    from rag.generate import _sse_deltas
+
+    events = [": ping", "", 'data: {"choices": [{"delta": {"role": "assistant"}}]}',
+              'data: {"choices": [{"delta": {"content": "Colin"}}]}', 'data: {"choices": [{"delta": {"content": " Clarke"}}]}',
+              "data: [DONE]", 'data: {"choices": [{"delta": {"content": "after the end"}}]}']
+    assert list(_sse_deltas(iter(events))) == ["Colin", " Clarke"]
+    with pytest.raises(LLMServerError, match="out of memory"):
+        list(_sse_deltas(iter(['data: {"error": {"message": "out of memory"}}'])))
