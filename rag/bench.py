@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import random
 import resource
 import shutil
 import subprocess
@@ -89,13 +88,11 @@ class RecordingGenerator:
 
 
 def plain_llama(settings: Settings):
-    """A second, plain `Llama` with the arguments the pipeline's generator uses."""
-    from llama_cpp import Llama
-
+    """A second, plain `Llama`, built by the same code as the pipeline's (same arguments)."""
+    from .generate import LlamaGenerator
     from .models import resolve_llm
 
-    return Llama(model_path=str(resolve_llm(settings.model, settings.model_cache_dir)), n_ctx=settings.n_ctx,
-                 n_threads=settings.n_threads or os.cpu_count(), seed=settings.seed, verbose=False)
+    return LlamaGenerator(resolve_llm(settings.model, settings.model_cache_dir), settings)._load()
 
 
 def time_plain_call(llm, messages: list[dict], settings: Settings) -> dict:

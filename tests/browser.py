@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 import time
-import urllib.error
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+
+from servers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Headless, and none of Chromium's own background traffic: the page is all it loads.
@@ -16,24 +15,6 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 BOT = "#chat [data-testid='bot']"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_page(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=5).read()
-            return
-        except (urllib.error.URLError, ConnectionError, OSError):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
-            time.sleep(0.5)
 
 
 @contextmanager

@@ -4,17 +4,13 @@ a `chroma run` server and llama-cpp-python's OpenAI-compatible server
 127.0.0.1 at free ports.
 """
 
-import contextlib
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from rag.errors import IndexMismatchError, IndexNotFoundError, RagError
@@ -25,44 +21,12 @@ from rag.pipeline import RAG
 from rag.retrieve import Retriever
 from rag.settings import Settings
 
+from servers import free_port, server
+
 pytestmark = pytest.mark.models  # real servers and the smallest real model
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 BIN = Path(sys.executable).parent
 SMALL_MODEL = "smollm2-135m"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2, trust_env=False).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-@contextlib.contextmanager
-def server(command: list[str], ready_url: str, log: Path, timeout: float = 120):
-    """Run `command` until the block ends; wait until `ready_url` answers 200."""
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + timeout
-        while not answers(ready_url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"{command[:3]} did not start:\n{log.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.2)
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
-from browser import BOT, CHROMIUM, CHROMIUM_ARGS, PageWatch, ask_in_page, free_port, wait_for_page, watch_answer
+from browser import BOT, CHROMIUM, CHROMIUM_ARGS, PageWatch, ask_in_page, watch_answer
+from servers import free_port, server as running
 
 pytestmark = pytest.mark.models
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,18 +35,10 @@ def server(tmp_path_factory, model_cache):
         "RAG_MODEL_CACHE_DIR": str(model_cache),
         "HF_HUB_OFFLINE": "1",
     }
-    log = open(home / "ui.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "ui", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
     url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_for_page(url, timeout=600)
+    command = [sys.executable, "-m", "rag.cli", "ui", "--port", str(port)]
+    with running(command, url, home / "ui.log", timeout=600, env=env):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ follower, so the one an injected instruction could most easily steer.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path

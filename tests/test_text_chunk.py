@@ -1,5 +1,3 @@
-import pytest
-
 from rag.chunk import chunk_document, chunk_documents, chunker_signature
 from rag.documents import load_documents
 from rag.text import content_words, sentence_spans
