@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from gradio_client import Client
+from playwright.sync_api import expect
 
 from rag.pipeline import RAG
 from rag.ui import build_app
@@ -233,8 +234,11 @@ def test_example_question_and_settings_shape_the_request(settings, embedder, pag
         assert page.locator("#model input").input_value() == settings.model
         slider = page.locator("#top-k input[type=number]")
         slider.fill("2")
-        slider.press("Enter")
+        slider.press("Tab")  # leaving the box commits the value, as a user does
+        # Wait until the page's own state shows both settings, or a fast question races them.
+        expect(page.locator("#top-k input[type=range]")).to_have_value("2")
         page.locator("#mode").get_by_text("bm25", exact=True).click()
+        expect(page.locator("#mode input[value=bm25]")).to_be_checked()
         ask_in_page(page, "Who is Colin Clarke of the Soufan Group?")
         watch_answer(page, 1, timeout=30)
     assert model.calls == 2 and passages_in(model.last_prompt) == 2
