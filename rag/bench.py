@@ -285,23 +285,39 @@ COLD_START_FIELDS = ("model", "top_k", "passage_chars", "prefix_cache", "index_d
                      "docs_dir", "embedding_model", "n_ctx", "max_tokens", "n_threads")
 
 
+# Linux carries a forking process's memory high-water mark over to its child, so a `rag ask`
+# forked from a bench that has held 100,000 chunks reported the bench's peak (8.5 GB for both
+# models). This small launcher is forked instead and measures its own child with wait4.
+MEASURING_LAUNCHER = """
+import json, os, subprocess, sys, time
+started = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:])
+_, status, usage = os.wait4(child.pid, 0)
+print(json.dumps({"wall_s": time.perf_counter() - started, "peak_rss_kb": usage.ru_maxrss,
+                  "exit": os.waitstatus_to_exitcode(status)}), file=sys.stderr)
+"""
+
+
+def run_measured(command: list[str], env: dict | None = None) -> dict:
+    """Run `command` in a new process: its wall time, its own peak memory, exit code and output."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        subprocess.run([sys.executable, "-c", MEASURING_LAUNCHER, *command], env=env, stdout=out, stderr=err,
+                       check=True)
+        out.seek(0), err.seek(0)
+        *stderr, measured = err.read().decode(errors="replace").rstrip("\n").split("\n")
+        return {**json.loads(measured), "stdout": out.read().decode(), "stderr": "\n".join(stderr)}
+
+
 def cold_start(settings: Settings, question: str) -> dict:
     """`rag ask` in a fresh process (index built, model assembled, files in the page cache)."""
     values = {name: getattr(settings, name) for name in COLD_START_FIELDS}
     env = {**os.environ, **{f"RAG_{k.upper()}": str(v) for k, v in values.items() if v is not None}}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-m", "rag.cli", "ask", question, "--json"],
-                                   env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)  # wait4: this child's own peak memory
-        wall = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0), err.seek(0)
-        if process.returncode != 0:
-            raise RuntimeError(f"cold start failed: {err.read().decode(errors='replace')[-500:]}")
-        timings = json.loads(out.read())["timings"]
-    return {"model": settings.model, "process_to_answer_s": round(wall, 2),
-            "in_process_total_ms": timings["total_ms"], "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    run = run_measured([sys.executable, "-m", "rag.cli", "ask", question, "--json"], env)
+    if run["exit"] != 0:
+        raise RuntimeError(f"cold start failed: {run['stderr'][-500:]}")
+    timings = json.loads(run["stdout"])["timings"]
+    return {"model": settings.model, "process_to_answer_s": round(run["wall_s"], 2),
+            "in_process_total_ms": timings["total_ms"], "peak_rss_mb": round(run["peak_rss_kb"] / 1024, 1)}
 
 
 def machine() -> dict:
@@ -319,28 +335,27 @@ def run_bench(base: Settings, sections=SECTIONS, questions: int = 20, scales=(10
     asked = factual_questions(questions)
     results = _load(out / "results.json")
     results.update(machine=machine(), questions=len(asked))
-    # When and under what load each section was last measured (runs of single sections merge).
-    for section in sections:
-        results.setdefault("measured", {})[section] = {**results["machine"], "n_threads": base.n_threads or os.cpu_count(),
-                                                       "questions": len(asked)}
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
         work = Path(tmp)
         base = base.model_copy(update={"index_dir": work / "seed-index"})
         embedder = SentenceTransformerEmbedder(base.embedding_model)
         store = ensure_index(base, embedder, progress=False)
         configs = configurations(base, fast_model)
-        if "answers" in sections:
-            log(f"answers: {len(asked)} questions x {len(configs)} configurations, interleaved")
-            results["answers"] = bench_answers(configs, asked, embedder, store, log)
-        if "retrieval" in sections:
-            log(f"retrieval: seeds and {', '.join(map(str, scales))} synthetic chunks")
-            results["retrieval"] = bench_retrieval(base, asked, embedder, store, list(scales), work)
-        if "indexing" in sections:
-            log(f"indexing: {index_chunks} chunks")
-            results["indexing"] = bench_indexing(base, embedder, index_chunks, work)
-        if "cold_start" in sections:
-            log("cold start")
-            results["cold_start"] = {name: cold_start(configs[name][0], asked[0]) for name in ("default", "fast")}
+        runners = {
+            "answers": (f"answers: {len(asked)} questions x {len(configs)} configurations, interleaved",
+                        lambda: bench_answers(configs, asked, embedder, store, log)),
+            "retrieval": (f"retrieval: seeds and {', '.join(map(str, scales))} synthetic chunks",
+                          lambda: bench_retrieval(base, asked, embedder, store, list(scales), work)),
+            "indexing": (f"indexing: {index_chunks} chunks", lambda: bench_indexing(base, embedder, index_chunks, work)),
+            "cold_start": ("cold start", lambda: {name: cold_start(configs[name][0], asked[0]) for name in ("default", "fast")}),
+        }
+        for section in (name for name in SECTIONS if name in sections):
+            title, run = runners[section]
+            log(title)
+            # When and under what load each section was measured (runs of single sections merge).
+            results.setdefault("measured", {})[section] = {**machine(), "n_threads": base.n_threads or os.cpu_count(),
+                                                           "questions": len(asked)}
+            results[section] = run()
     results["bench_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     results["targets"] = check_targets(results)
     out.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from rag.bench import configurations, factual_questions, render_markdown, stats
+from rag.bench import configurations, factual_questions, render_markdown, run_measured, stats
 from rag.budget import focus, focus_passages
 from rag.generate import LlamaGenerator
 from rag.index import build_index
@@ -61,6 +61,18 @@ def test_pipeline_with_a_passage_budget_sends_shorter_passages(settings, embedde
         assert (settings.docs_dir / p.source).read_text()[p.start : p.end] == p.text
     assert answer.timings["prompt_tokens"] < whole.timings["prompt_tokens"]
     assert answer.passages[0].text in generator.prompts[-1][1]["content"]
+
+
+def test_a_measured_child_reports_its_own_peak_memory_not_the_benchmarks():
+    held = bytearray(600 * 2**20)  # the bench process holding a large corpus
+    held[:: 4096] = b"x" * len(held[:: 4096])  # touch every page, so it is resident
+    small = run_measured([sys.executable, "-c", "print('hello')"])
+    big = run_measured([sys.executable, "-c", "b = bytearray(300 * 2**20); b[::4096] = b'x' * len(b[::4096])"])
+    assert small["exit"] == 0 and small["stdout"] == "hello\n"
+    assert small["peak_rss_kb"] < 100 * 1024  # a bare Python, not the 600 MB of its parent
+    assert 300 * 1024 < big["peak_rss_kb"] < 450 * 1024
+    assert run_measured([sys.executable, "-c", "import sys; sys.exit(3)"])["exit"] == 3
+    del held
 
 
 def test_bench_configurations_switch_one_lever_at_a_time(settings):
