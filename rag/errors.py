@@ -8,6 +8,7 @@
      ├── IndexBusyError         another process is writing the index
      ├── ModelNotFoundError     catalogue entry not installed, or no such file
      ├── ModelIntegrityError    sha256 of a model file differs from the pin
+     ├── LLMServerError         the OpenAI-compatible LLM server is unreachable or failed
      ├── DocumentError          no readable documents, bad upload
      └── PromptTemplateError    missing template or placeholder
 
@@ -44,6 +45,10 @@ class ModelNotFoundError(RagError):
 
 
 class ModelIntegrityError(RagError):
+    pass
+
+
+class LLMServerError(RagError):
     pass
 
 

@@ -18,14 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from .errors import RagError
+from .errors import LLMServerError
 from .settings import Settings
 
 CHARS_PER_TOKEN_FLOOR = 3  # English text runs 4+ characters a token: dividing by 3 over-counts
-
-
-class LLMServerError(RagError):
-    """The OpenAI-compatible server cannot be reached or refused the request."""
 
 
 class Generator(Protocol):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.errors import IndexMismatchError, IndexNotFoundError, RagError
-from rag.generate import LlamaGenerator, LLMServerError, OpenAIGenerator
+from rag.errors import IndexMismatchError, IndexNotFoundError, LLMServerError, RagError
+from rag.generate import LlamaGenerator, OpenAIGenerator
 from rag.index import ServerBuilds, build_index, ensure_index, open_store
 from rag.models import resolve_llm
 from rag.pipeline import RAG
