@@ -12,6 +12,7 @@ bench/results.json and rendered to bench/results.md):
     cold_start  process start to first answer (`rag ask` in a new process) and its peak memory
 
 Indexes go to a temporary folder; the models come from `model_cache_dir` as usual.
+The targets and the markdown are in rag/bench_report.py.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .bench_report import check_targets, render_markdown
 from .evaluate import QA_PATH, load_qa
 from .metrics import mean, percentile
 from .settings import FAST_MODE, PROJECT_ROOT, Settings
@@ -38,10 +40,6 @@ FACTUAL_TYPES = ("factoid", "date-number", "who-said", "paraphrase")
 # Asked once before timing starts; not one of the timed questions, so that no timed prompt
 # finds itself already in the model's cache.
 WARM_UP_QUESTION = "What are these documents about?"
-TARGETS = {"first_token_ms_p50": 1500, "total_ms_p50": 4000, "overhead": 0.10,
-           "retrieval_ms_p50_at_100000": 50, "indexing_vs_plain": 0.80}
-
-
 def stats(values: list[float]) -> dict:
     """{"p50", "p95", "mean", "n"} of the values that are not None, rounded to 0.1."""
     values = [v for v in values if v is not None]
@@ -369,98 +367,3 @@ def _load(path: Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-
-
-def check_targets(r: dict) -> list[dict]:
-    """The issue's targets against the measured numbers, for the configurations that have them."""
-    rows = []
-    for name in ("default", "fast"):
-        answers = r.get("answers", {}).get(name)
-        if answers:
-            rows += [_target(f"{name}: first token p50 (ms)", answers["first_token_ms"]["p50"], TARGETS["first_token_ms_p50"]),
-                     _target(f"{name}: whole answer p50 (ms)", answers["total_ms"]["p50"], TARGETS["total_ms_p50"]),
-                     _target(f"{name}: overhead over plain llama-cpp-python", answers["overhead"], TARGETS["overhead"])]
-    largest = r.get("retrieval", {}).get("100000")
-    if largest:
-        rows.append(_target("hybrid retrieval p50 at 100,000 chunks (ms)", largest["hybrid"]["p50"],
-                            TARGETS["retrieval_ms_p50_at_100000"]))
-    if "indexing" in r:
-        rows.append(_target("indexing / plain encoding", r["indexing"]["vs_plain"], TARGETS["indexing_vs_plain"], at_least=True))
-    return rows
-
-
-def _target(what: str, value, bound, at_least: bool = False) -> dict:
-    met = value is not None and (value >= bound if at_least else value <= bound)
-    return {"what": what, "value": value, "target": f"{'≥' if at_least else '≤'} {bound}", "met": met}
-
-
-def render_markdown(r: dict) -> str:
-    m = r.get("machine", {})
-    lines = [f"# rag bench: {m.get('date', '')}, {m.get('cpus')} CPUs, load average at start "
-             f"{m.get('load_average')}", "",
-             "Short factual questions from eval/qa.jsonl; times in ms unless marked.", ""]
-    lines += [f"- {name} measured {m['date']}, load average {m['load_average']}, LLM threads {m['n_threads']}"
-              + (f", {m['questions']} questions" if name in ("answers", "retrieval") else "")
-              for name, m in r.get("measured", {}).items()] + [""]
-    lines += _table(["target", "measured", "target", "met"],
-                    [[t["what"], t["value"], t["target"], "✔" if t["met"] else "✘"] for t in r.get("targets", [])])
-    if "answers" in r:
-        lines += ["", "## Answers", ""]
-        lines += _table(
-            ["configuration", "model", "passages", "passage chars", "prefix cache", "prompt tokens p50",
-             "first token p50 / p95", "answer p50 / p95", "plain call first token / answer p50", "overhead", "refused"],
-            [[name, a["model"], a["top_k"], a["passage_chars"] or "whole", "on" if a["prefix_cache"] else "off",
-              a["prompt_tokens"]["p50"], _pair(a["first_token_ms"]), _pair(a["total_ms"]),
-              f"{a['plain_first_token_ms']['p50']} / {a['plain_total_ms']['p50']}" if "overhead" in a else "",
-              f"{a['overhead']:+.1%}" if "overhead" in a else "", f"{a['refused']}/{a['questions']}"]
-             for name, a in r["answers"].items()])
-    lines += _levers(r)
-    if "retrieval" in r:
-        lines += ["", "## Retrieval (query embedding included; synthetic corpora use random unit vectors)", ""]
-        lines += _table(["corpus", "chunks", "query embedding p50 / p95", "vector search p50 / p95", "BM25 p50 / p95",
-                         "hybrid search, all steps p50 / p95", "build s"],
-                        [[name, v["chunks"], _pair(v["embed"]), _pair(v["dense_ann"]), _pair(v["bm25"]), _pair(v["hybrid"]),
-                          f"{v['build_s']} + BM25 {v['bm25_build_s']}" if "build_s" in v else ""]
-                         for name, v in r["retrieval"].items()])
-    if "indexing" in r:
-        i = r["indexing"]
-        lines += ["", "## Indexing", "", f"{i['chunks']} chunks: plain sentence-transformers encoding "
-                  f"{i['plain_encode_chunks_per_s']} chunks/s; `build_index` (chunking, embedding, Chroma write, "
-                  f"check) {i['build_index_chunks_per_s']} chunks/s = {i['vs_plain']:.0%} of plain."]
-    if "cold_start" in r:
-        lines += ["", "## Cold start and memory (a new `rag ask` process; model files in the page cache)", ""]
-        lines += _table(["configuration", "model", "process start to answer (s)", "peak memory (MB)"],
-                        [[n, c["model"], c["process_to_answer_s"], c["peak_rss_mb"]] for n, c in r["cold_start"].items()])
-    return "\n".join(lines) + "\n"
-
-
-def _levers(r: dict) -> list[str]:
-    a, rows = r.get("answers", {}), []
-
-    def ab(lever, on, off, key="first_token_ms"):
-        if on in a and off in a:
-            rows.append([lever, f"{a[on][key]['p50']} (prompt {a[on]['prompt_tokens']['p50']} tokens)",
-                         f"{a[off][key]['p50']} (prompt {a[off]['prompt_tokens']['p50']} tokens)",
-                         f"{a[on][key]['p50'] - a[off][key]['p50']:+.0f} ms"])
-
-    ab("passage budget, fast model: first token p50", "fast", "fast, passage budget off")
-    ab("passage budget, default model: first token p50", "default + passage budget", "default")
-    ab("prefix cache reuse, fast model: first token p50", "fast", "fast, prefix cache off")
-    if "fast" in a and "fast" in r.get("cold_start", {}):
-        warm, cold = a["fast"]["total_ms"]["p50"], r["cold_start"]["fast"]["process_to_answer_s"] * 1000
-        rows.append(["model and index kept loaded (fast): answer", warm, f"{cold:.0f} (new process)", f"{warm - cold:+.0f} ms"])
-    if "indexing" in r:
-        i = r["indexing"]
-        rows.append(["batched embedding: build_index chunks/s", f"{i['build_index_chunks_per_s']} (batch {i['batch_size']})",
-                     f"{i['build_index_batch_1_chunks_per_s']} (batch 1)",
-                     f"×{i['build_index_chunks_per_s'] / i['build_index_batch_1_chunks_per_s']:.1f}"])
-    return ["", "## Latency levers, on and off", ""] + _table(["lever", "on", "off", "effect"], rows) if rows else []
-
-
-def _pair(s: dict) -> str:
-    return f"{s['p50']} / {s['p95']}"
-
-
-def _table(header: list[str], rows: list[list]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
-        "| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from rag.bench import configurations, factual_questions, render_markdown, run_measured, stats
+from rag.bench import configurations, factual_questions, run_measured, stats
+from rag.bench_report import render_markdown
 from rag.budget import focus, focus_passages
 from rag.generate import LlamaGenerator
 from rag.index import build_index
