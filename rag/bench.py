@@ -198,7 +198,7 @@ def synthetic_store(size: int, folder: Path, vocabulary: list[str], dimension: i
     them as for real ones) and 80-word texts drawn from the seeds' words (for BM25)."""
     import numpy as np
 
-    from .index import COLLECTION, ChromaStore, IndexInfo, _create_collection, _fill, chroma_client
+    from .store import COLLECTION, ChromaStore, IndexInfo, chroma_client, create_collection, fill
     from .types import Chunk
 
     rng = np.random.default_rng(0)
@@ -208,7 +208,7 @@ def synthetic_store(size: int, folder: Path, vocabulary: list[str], dimension: i
     chunks = [Chunk(f"s{i}", f"synthetic/{i // 100}.txt", 0, 0, " ".join(vocabulary[w] for w in row))
               for i, row in enumerate(words)]
     info = IndexInfo(settings.embedding_model, dimension, "synthetic", "", str(folder), size)
-    _fill(_create_collection(chroma_client(folder), COLLECTION, info), chunks, vectors.tolist())
+    fill(create_collection(chroma_client(folder), COLLECTION, info), chunks, vectors.tolist())
     return ChromaStore(chroma_client(folder).get_collection(COLLECTION, embedding_function=None))
 
 

@@ -14,7 +14,8 @@ Chunks whose content hash is unchanged reuse their stored vectors.
 With `settings.chroma_url` the same steps run against a Chroma server
 (`chroma run`): a build is a collection `<prefix>-build-<id>`, and the
 collection `<prefix>-current` holds the current build's name in its metadata
-(see `ServerBuilds`). The write lock and uploads stay in `index_dir`.
+(see `ServerBuilds` in rag/store.py, which holds everything that talks to Chroma).
+The write lock and uploads stay in `index_dir`.
 """
 
 from __future__ import annotations
@@ -22,11 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from filelock import FileLock, Timeout
 from tqdm import tqdm
@@ -37,161 +34,22 @@ from .embed import Embedder
 from .errors import IndexBusyError, IndexDamagedError, IndexMismatchError, IndexNotFoundError, RagError
 from .index_check import check_in_child, read_check, remember_good_read
 from .settings import Settings
+from .store import (
+    COLLECTION,
+    ChromaStore,
+    IndexInfo,
+    ServerBuilds,
+    build_id,
+    chroma_client,
+    create_collection,
+    fill,
+)
 from .types import Chunk
 
 log = logging.getLogger("rag")
 
-COLLECTION = "chunks"
-ADD_BATCH = 1000
-GET_PAGE = 5000  # chunks fetched per request when listing a collection (for BM25)
-
-
-def chroma_client(path: Path):
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    return chromadb.PersistentClient(
-        path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
-    )
-
-
-def chroma_server(url: str):
-    """A client of the Chroma server at `url`; IndexNotFoundError when nothing answers there."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    parts = urlsplit(url)
-    try:
-        return chromadb.HttpClient(
-            host=parts.hostname or "127.0.0.1", port=parts.port or 8000, ssl=parts.scheme == "https",
-            settings=ChromaSettings(anonymized_telemetry=False),
-        )
-    except Exception as exc:  # chromadb raises ValueError("Could not connect to a Chroma server")
-        raise IndexNotFoundError(
-            f"cannot reach the Chroma server at {url} ({type(exc).__name__}): start it with "
-            "`chroma run --path DIR --host 127.0.0.1 --port PORT` or fix RAG_CHROMA_URL"
-        ) from exc
-
-
-class ServerBuilds:
-    """The builds of one index on a Chroma server.
-
-    Each build is a collection `<prefix>-build-<id>`; the empty collection
-    `<prefix>-current` names the current build in its metadata. Switching is one
-    metadata update, so a reader sees the old build or the new, never half of one.
-    """
-
-    def __init__(self, url: str, prefix: str):
-        self.url, self.prefix = url, prefix
-        self.client = chroma_server(url)
-        self.pointer = f"{prefix}-current"
-
-    def new_name(self) -> str:
-        return f"{self.prefix}-build-{_build_id()}"
-
-    def current_name(self) -> str | None:
-        from chromadb.errors import NotFoundError
-
-        try:
-            return (self.client.get_collection(self.pointer, embedding_function=None).metadata or {}).get("build")
-        except NotFoundError:
-            return None
-
-    def open(self, name: str):
-        return self.client.get_collection(name, embedding_function=None)
-
-    def switch(self, name: str) -> None:
-        pointer = self.client.get_or_create_collection(self.pointer, embedding_function=None, metadata={"build": name})
-        pointer.modify(metadata={"build": name})
-
-    def discard(self, name: str) -> None:
-        """Drop a half-built collection; the error that stopped the build matters more."""
-        try:
-            self.client.delete_collection(name)
-        except Exception:
-            log.warning("could not remove the unfinished collection %s from %s", name, self.url)
-
-    def remove_all_but(self, keep: str) -> None:
-        for collection in self.client.list_collections():
-            if collection.name.startswith(f"{self.prefix}-build-") and collection.name != keep:
-                self.client.delete_collection(collection.name)
-
-
-@dataclass(frozen=True)
-class IndexInfo:
-    """What the collection's metadata records about how it was built."""
-
-    embedding_model: str
-    dimension: int
-    chunker: str
-    fingerprint: str
-    docs_dir: str
-    chunk_count: int
-
-    @classmethod
-    def from_metadata(cls, meta: dict) -> "IndexInfo":
-        try:
-            return cls(**{name: meta[name] for name in cls.__dataclass_fields__})
-        except (KeyError, TypeError) as exc:
-            raise IndexMismatchError(
-                "the index was not built by this version of rag: rebuild it with `rag index`"
-            ) from exc
-
-
-class ChromaStore:
-    """A read view of one built collection."""
-
-    def __init__(self, collection, path: Path | None = None):
-        self.collection = collection
-        self.path = path
-        self.info = IndexInfo.from_metadata(collection.metadata or {})
-
-    def count(self) -> int:
-        return self.collection.count()
-
-    def query(self, vector: list[float], k: int) -> list[tuple[Chunk, float]]:
-        """The k nearest chunks with cosine similarity, best first."""
-        if len(vector) != self.info.dimension:  # same model name, other model (a changed folder)
-            raise IndexMismatchError(
-                f"the index holds {self.info.dimension}-dimensional vectors but the embedding model "
-                f"gives {len(vector)}: rebuild it with `rag index {self.info.docs_dir}`"
-            )
-        k = min(k, self.count())
-        if k == 0:
-            return []
-        result = self.collection.query(
-            query_embeddings=[vector], n_results=k, include=["documents", "metadatas", "distances"]
-        )
-        rows = zip(result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0])
-        return [(_chunk(i, d, m), 1.0 - dist) for i, d, m, dist in rows]
-
-    def chunks(self) -> list[Chunk]:
-        """Every chunk, in a stable order (for BM25 and listings); fetched in pages, since a
-        server may cap the rows of one answer."""
-        chunks: list[Chunk] = []
-        while True:
-            page = self.collection.get(include=["documents", "metadatas"], limit=GET_PAGE, offset=len(chunks))
-            chunks += [_chunk(i, d, m) for i, d, m in zip(page["ids"], page["documents"], page["metadatas"])]
-            if len(page["ids"]) < GET_PAGE:
-                return sorted(chunks, key=lambda c: (c.source, c.start))
-
-    def vectors(self, ids: list[str]) -> dict[str, list[float]]:
-        if not ids:
-            return {}
-        result = self.collection.get(ids=ids, include=["embeddings"])
-        return {i: list(map(float, v)) for i, v in zip(result["ids"], result["embeddings"])}
-
-
-def _chunk(chunk_id: str, text: str, meta: dict) -> Chunk:
-    return Chunk(chunk_id, meta["source"], int(meta["start"]), int(meta["end"]), text)
-
-
 def current_path(index_dir: Path) -> Path:
     return Path(index_dir) / "current"
-
-
-def _build_id() -> str:
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
 def has_index(settings: Settings) -> bool:
@@ -287,24 +145,7 @@ def _embed_missing(chunks: list[Chunk], known: dict, embedder: Embedder, progres
 
 
 def _write_collection(path: Path, chunks: list[Chunk], vectors: list, info: IndexInfo) -> None:
-    _fill(_create_collection(chroma_client(path), COLLECTION, info), chunks, vectors)
-
-
-def _create_collection(client, name: str, info: IndexInfo):
-    return client.create_collection(
-        name, metadata=info.__dict__, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
-    )
-
-
-def _fill(collection, chunks: list[Chunk], vectors: list) -> None:
-    for start in range(0, len(chunks), ADD_BATCH):
-        batch = chunks[start : start + ADD_BATCH]
-        collection.add(
-            ids=[c.id for c in batch],
-            documents=[c.text for c in batch],
-            metadatas=[{"source": c.source, "start": c.start, "end": c.end} for c in batch],
-            embeddings=vectors[start : start + ADD_BATCH],
-        )
+    fill(create_collection(chroma_client(path), COLLECTION, info), chunks, vectors)
 
 
 def _verify_build(path: Path, chunks: list[Chunk], vectors: list) -> None:
@@ -378,7 +219,7 @@ def _build_locked(settings, embedder, docs_dir: Path, index_dir: Path, progress:
 
 
 def _publish_in_folder(index_dir: Path, chunks: list[Chunk], vectors: list, info: IndexInfo) -> None:
-    build = index_dir / "builds" / _build_id()
+    build = index_dir / "builds" / build_id()
     build.mkdir(parents=True)
     try:
         _write_collection(build, chunks, vectors, info)
@@ -393,8 +234,8 @@ def _publish_in_folder(index_dir: Path, chunks: list[Chunk], vectors: list, info
 def _publish_on_server(builds: ServerBuilds, chunks: list[Chunk], vectors: list, info: IndexInfo) -> None:
     name = builds.new_name()
     try:
-        collection = _create_collection(builds.client, name, info)
-        _fill(collection, chunks, vectors)
+        collection = create_collection(builds.client, name, info)
+        fill(collection, chunks, vectors)
         _check_build(ChromaStore(builds.open(name)), chunks, vectors)
     except BaseException:
         builds.discard(name)

@@ -74,7 +74,7 @@ def check_in_child(path: Path, rebuild_hint: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from .index import COLLECTION, chroma_client
+    from .store import COLLECTION, chroma_client
 
     try:
         read_check(chroma_client(Path(argv[0])).get_collection(COLLECTION, embedding_function=None))

@@ -21,7 +21,8 @@ from .embed import Embedder, SentenceTransformerEmbedder
 from .errors import InvalidQuestionError
 from .budget import focus_passages
 from .generate import Generator, make_generator
-from .index import ChromaStore, ensure_index, open_store
+from .index import ensure_index, open_store
+from .store import ChromaStore
 from .prompts import build_messages, fit_passages
 from .retrieve import Retriever
 from .settings import Settings

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 
 from .embed import Embedder
-from .index import ChromaStore
+from .store import ChromaStore
 from .text import normalize, stemmer
 from .types import Chunk, Passage
 

@@ -15,11 +15,12 @@ import pytest
 
 from rag.errors import IndexMismatchError, IndexNotFoundError, LLMServerError, RagError
 from rag.generate import LlamaGenerator, OpenAIGenerator
-from rag.index import ServerBuilds, build_index, ensure_index, open_store
+from rag.index import build_index, ensure_index, open_store
 from rag.models import resolve_llm
 from rag.pipeline import RAG
 from rag.retrieve import Retriever
 from rag.settings import Settings
+from rag.store import ServerBuilds
 
 from servers import free_port, server
 
