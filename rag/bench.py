@@ -40,6 +40,8 @@ FACTUAL_TYPES = ("factoid", "date-number", "who-said", "paraphrase")
 # Asked once before timing starts; not one of the timed questions, so that no timed prompt
 # finds itself already in the model's cache.
 WARM_UP_QUESTION = "What are these documents about?"
+
+
 def stats(values: list[float]) -> dict:
     """{"p50", "p95", "mean", "n"} of the values that are not None, rounded to 0.1."""
     values = [v for v in values if v is not None]
@@ -208,8 +210,9 @@ def synthetic_store(size: int, folder: Path, vocabulary: list[str], dimension: i
     chunks = [Chunk(f"s{i}", f"synthetic/{i // 100}.txt", 0, 0, " ".join(vocabulary[w] for w in row))
               for i, row in enumerate(words)]
     info = IndexInfo(settings.embedding_model, dimension, "synthetic", "", str(folder), size)
-    fill(create_collection(chroma_client(folder), COLLECTION, info), chunks, vectors.tolist())
-    return ChromaStore(chroma_client(folder).get_collection(COLLECTION, embedding_function=None))
+    collection = create_collection(chroma_client(folder), COLLECTION, info)
+    fill(collection, chunks, vectors.tolist())
+    return ChromaStore(collection)
 
 
 def bench_retrieval(settings: Settings, questions: list[str], embedder, seed_store, scales: list[int], work: Path) -> dict:
