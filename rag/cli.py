@@ -37,10 +37,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_ask(args) -> int:
-    from .pipeline import RAG
+    from .pipeline import RAG, validate_question
 
+    settings = _settings(args)
+    validate_question(args.question, settings.max_question_chars)  # before anything loads
     # Print the checked answer, not the raw stream: the checker may drop citations.
-    answer = RAG(_settings(args)).ask(args.question)
+    answer = RAG(settings).warm_up().ask(args.question)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0

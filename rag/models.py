@@ -165,6 +165,21 @@ def verify_file(path: Path, sha256: str, marker: Path) -> None:
     marker.write_text(json.dumps({"sha256": sha256, **_stamp(path)}))
 
 
+def file_sha256(path: Path, cache_dir: Path) -> str:
+    """The sha256 of a model file, hashed once per (size, mtime) and remembered in `cache_dir`."""
+    marker = Path(cache_dir) / _verified_marker(path).name
+    try:
+        record = json.loads(marker.read_text())
+        if record == {"sha256": record.get("sha256"), **_stamp(path)}:
+            return record["sha256"]
+    except (OSError, ValueError):
+        pass
+    sha256 = sha256_of([path])
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"sha256": sha256, **_stamp(path)}))
+    return sha256
+
+
 def assemble(entry: CatalogueEntry, cache_dir: Path) -> Path:
     """Concatenate the entry's parts into `cache_dir` once; verify before publishing."""
     target = cache_dir / f"{entry.name}.gguf"

@@ -22,8 +22,9 @@ from .errors import InvalidQuestionError
 from .budget import focus_passages
 from .generate import Generator, make_generator
 from .index import ensure_index, open_store
+from .library_cache import LibraryPlan, plan_library, probe_messages, state_file
 from .store import ChromaStore
-from .prompts import build_messages, fit_passages
+from .prompts import CHAT_OVERHEAD_TOKENS, build_messages, fit_passages
 from .retrieve import Retriever
 from .settings import Settings
 from .types import Answer, Passage
@@ -104,18 +105,58 @@ class RAG:
         self.retriever  # opens (or builds) the index on first use
         return self._store
 
+    @cached_property
+    def library(self) -> LibraryPlan | None:
+        """The whole library laid out for the model's cache, or None: answer from retrieved passages."""
+        if self.settings.answer_mode == "auto" and self.store.count() > self.settings.library_max_tokens // 16:
+            return None  # far too many chunks to fit: do not read them all to find out
+        plan = plan_library(self.retriever.bm25.chunks, self.generator, self.settings)
+        if plan is not None:
+            self.generator.use_context(plan.n_ctx)
+        return plan
+
+    def hold_library(self, plan: LibraryPlan) -> str:
+        """Have the model's cache hold the library: kept, loaded from the saved state, or read now."""
+        self.generator.use_context(plan.n_ctx)
+        probes = probe_messages(plan, self.settings.prompts_dir)
+        model_id = self.generator.model_id() if hasattr(self.generator, "model_id") else "server"
+        path = state_file(self.settings.index_dir, plan, model_id, self.settings.prompts_dir)
+        return self.generator.hold_prefix(probes, path, self._progress)
+
     def reload_index(self) -> None:
-        """Reopen the current index, e.g. after documents were added; BM25 is rebuilt lazily."""
+        """Reopen the current index, e.g. after documents were added; BM25 and the library are rebuilt lazily."""
         store = open_store(self.settings)
         with self._open_lock:
             self._store = store
             self.__dict__.pop("retriever", None)
+            self.__dict__.pop("library", None)
 
     def warm_up(self) -> "RAG":
-        """Open the index and load both models now instead of on the first question."""
+        """Open the index, load both models and the cached library now instead of on the first question.
+
+        The LLM and its library load in a second thread while the embedder loads:
+        importing sentence-transformers is most of a cold start, and llama.cpp's
+        C code does not hold Python's lock.
+        """
+        self.retriever  # opens (or builds) the index before the two threads share it
+        failures: list[BaseException] = []
+
+        def load_llm() -> None:
+            try:
+                plan = self.library  # first: it sets the context size the model loads with
+                if hasattr(self.generator, "warm_up"):
+                    self.generator.warm_up()
+                if plan is not None:
+                    self.hold_library(plan)
+            except BaseException as exc:  # re-raised in the caller's thread
+                failures.append(exc)
+
+        worker = threading.Thread(target=load_llm, name="rag-warm-up", daemon=True)
+        worker.start()
         self.retriever.search("warm up", 1)
-        if hasattr(self.generator, "warm_up"):
-            self.generator.warm_up()
+        worker.join()
+        if failures:
+            raise failures[0]
         return self
 
     def retrieve(self, query: str, k: int | None = None, mode: str | None = None) -> list[Passage]:
@@ -137,13 +178,45 @@ class RAG:
         started = time.perf_counter()
         query = search_query(question, history)
         passages = self.retrieve(query, top_k, mode)
-        retrieve_ms = _ms(started)
-        timings = {"retrieve_ms": retrieve_ms, "first_token_ms": None, "total_ms": None,
+        timings = {"retrieve_ms": _ms(started), "first_token_ms": None, "total_ms": None,
                    "prompt_tokens": 0, "completion_tokens": 0}
         if not passages:
             timings["total_ms"] = _ms(started)
             yield Answer(REFUSAL, True, [], [], 0.0, timings, query)
             return
+        plan = self.library
+        messages = self._library_messages(plan, question, history, timings) if plan else None
+        if messages is not None:
+            shown = plan.ranked(passages)
+            self.hold_library(plan)
+            answer_mode, all_passages, rescue = "library", plan.passages, shown
+        else:
+            shown = self._fit(passages, query, question, history, timings)
+            messages = build_messages(shown, question, history, self.settings.prompts_dir)
+            answer_mode, all_passages, rescue = "retrieval", shown, shown
+        raw = []
+        for piece in self.generator.stream(messages, self.settings.max_tokens):
+            if timings["first_token_ms"] is None:
+                timings["first_token_ms"] = _ms(started)
+            raw.append(piece)
+            yield piece
+        timings["completion_tokens"] = self.generator.count_tokens("".join(raw)) if raw else 0
+        checked = check("".join(raw), all_passages, self.settings.support_threshold, question, lambda claim: rescue)
+        timings["total_ms"] = _ms(started)
+        yield Answer(checked.text, checked.refused, checked.citations, _shown_with_cited(shown, all_passages, checked),
+                     checked.grounding, timings, query, "".join(raw), answer_mode)
+
+    def _library_messages(self, plan: LibraryPlan, question: str, history: list[dict], timings: dict) -> list[dict] | None:
+        """The prompt with the whole library, or None when this question's part does not fit beside it."""
+        messages = build_messages(plan.passages, question, history, self.settings.prompts_dir)
+        tokens = sum(self.generator.count_tokens(m["content"]) for m in messages) + CHAT_OVERHEAD_TOKENS
+        if tokens + self.settings.max_tokens + PROMPT_MARGIN_TOKENS > plan.n_ctx:
+            return None  # a very long question or conversation: retrieved passages leave it room
+        timings["prompt_tokens"] = tokens
+        return messages
+
+    def _fit(self, passages: list[Passage], query: str, question: str, history: list[dict], timings: dict) -> list[Passage]:
+        """Retrieved passages, cut to the passage budget and to what fits the context."""
         budget = self.generator.n_ctx - self.settings.max_tokens - PROMPT_MARGIN_TOKENS
 
         def messages_for(ps: list[Passage]) -> list[dict]:
@@ -151,16 +224,14 @@ class RAG:
 
         passages = focus_passages(passages, query, self.settings.passage_chars)
         passages, timings["prompt_tokens"] = fit_passages(passages, messages_for, self.generator.count_tokens, budget)
-        raw = []
-        for piece in self.generator.stream(messages_for(passages), self.settings.max_tokens):
-            if timings["first_token_ms"] is None:
-                timings["first_token_ms"] = _ms(started)
-            raw.append(piece)
-            yield piece
-        timings["completion_tokens"] = self.generator.count_tokens("".join(raw)) if raw else 0
-        checked = check("".join(raw), passages, self.settings.support_threshold, question)
-        timings["total_ms"] = _ms(started)
-        yield Answer(checked.text, checked.refused, checked.citations, passages, checked.grounding, timings, query, "".join(raw))
+        return passages
+
+
+def _shown_with_cited(shown: list[Passage], all_passages: list[Passage], checked) -> list[Passage]:
+    """The retrieved passages, best first, then any other passage a kept citation points at."""
+    numbers = {p.n for p in shown}
+    cited = [p for p in all_passages if p.n in {c.n for c in checked.citations} and p.n not in numbers]
+    return shown + cited
 
 
 def _ms(since: float) -> float:

@@ -57,7 +57,19 @@ class Settings(BaseSettings):
         default="hybrid", description="Dense vectors, BM25, or both fused by reciprocal rank."
     )
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
-    n_ctx: int = Field(default=2048, ge=256, description="LLM context window in tokens.")
+    n_ctx: int = Field(
+        default=2048, ge=256,
+        description="LLM context window in tokens for retrieved passages; the cached library grows it as it needs.",
+    )
+    answer_mode: Literal["auto", "library", "retrieval"] = Field(
+        default="auto",
+        description="library: the whole library is the (cached) start of every prompt; retrieval: the top "
+        "passages only; auto: library when it fits library_max_tokens and the model's trained context.",
+    )
+    library_max_tokens: int = Field(
+        default=8192, ge=256,
+        description="Largest library (in tokens) that auto mode keeps whole in the model's cache.",
+    )
     max_tokens: int = Field(default=160, ge=16, description="Most tokens the LLM may write.")
     temperature: float = Field(default=0.0, ge=0.0, description="0 keeps answers deterministic.")
     seed: int = Field(default=0, description="Sampling seed.")

@@ -55,6 +55,7 @@ class Answer:
     timings: dict = field(default_factory=dict)
     query: str = ""  # what was searched (differs from the question for follow-ups)
     raw_text: str = ""  # what the model wrote, before the citation check
+    answer_mode: str = "retrieval"  # "library": the whole library was in the prompt; "retrieval": top passages
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -37,13 +37,25 @@ class FakeEmbedder:
 class FakeGenerator:
     """Replies with canned text (a string, or a function of the messages) and records prompts."""
 
-    def __init__(self, reply="The documents do not say.", n_ctx: int = 2048):
+    def __init__(self, reply="The documents do not say.", n_ctx: int = 2048, n_ctx_train: int | None = None):
         self.reply = reply
         self.n_ctx = n_ctx
+        self.n_ctx_train = n_ctx_train or n_ctx  # 2048: the seeds do not fit, so retrieval answers
         self.prompts: list[list[dict]] = []
+        self.held: list[tuple] = []  # (probes, state file) of every hold_prefix call
         self.lock = threading.Lock()
         self.active = 0
         self.max_active = 0
+
+    def context_limit(self) -> int:
+        return self.n_ctx_train
+
+    def use_context(self, n_ctx: int) -> None:
+        self.n_ctx = max(self.n_ctx, n_ctx)
+
+    def hold_prefix(self, probes, state_file, progress):
+        self.held.append((probes, state_file))
+        return "read" if len(self.held) == 1 else "held"
 
     def count_tokens(self, text: str) -> int:
         return len(text.split()) + text.count("\n")

@@ -26,8 +26,7 @@ class ChatTokenizer:
 
         # The pipeline's own counting code, on a vocabulary-only load (no weights: quick).
         self.generator = LlamaGenerator(model_path, Settings())
-        self.generator._llm = Llama(model_path=str(model_path), vocab_only=True, verbose=False)
-        llm = self.generator._llm
+        llm = Llama(model_path=str(model_path), vocab_only=True, verbose=False)
         self.llm = llm
         self.formatter = Jinja2ChatFormatter(
             template=llm.metadata["tokenizer.chat_template"],

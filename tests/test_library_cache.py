@@ -1,0 +1,145 @@
+"""The cached-library answer mode, with fakes: layout, choice of mode, the state file's name."""
+
+import shutil
+
+import pytest
+
+from rag.chunk import chunk_documents
+from rag.documents import load_documents
+from rag.errors import PromptTemplateError
+from rag.library_cache import library_passages, plan_library, state_file
+from rag.pipeline import RAG
+from rag.sentences import sentence_spans
+
+from fakes import FakeGenerator
+
+BIG_CONTEXT = 32768  # a fake model whose trained context holds the seeds
+
+
+def first_sentence_of(messages, n: int) -> str:
+    """The first sentence of passage [n] in the prompt, cited: an answer the check can verify."""
+    user = messages[-1]["content"]
+    text = user.split(f"[{n}] ", 1)[1].split("\n\n")[0]
+    start, end = sentence_spans(text)[0]
+    return f"{text[start:end]} [{n}]"
+
+
+def library_rag(settings, embedder, reply, **changes):
+    generator = FakeGenerator(reply, n_ctx_train=BIG_CONTEXT)
+    return RAG(settings.model_copy(update=changes), embedder=embedder, generator=generator, progress=False)
+
+
+def test_library_passages_hold_every_sentence_once_with_exact_offsets(settings):
+    documents = load_documents(settings.docs_dir)
+    chunks = chunk_documents(documents, settings.chunk_size, settings.chunk_overlap)
+    passages = library_passages(chunks)
+    assert [p.n for p in passages] == list(range(1, len(passages) + 1))
+    texts = {d.source: d.text for d in documents}
+    for p in passages:
+        assert texts[p.source][p.start : p.end] == p.text and p.text == p.text.strip()
+    for source, text in texts.items():
+        mine = [p for p in passages if p.source == source]
+        assert all(a.end <= b.start for a, b in zip(mine, mine[1:]))  # no overlap, document order
+        covered = "".join(p.text for p in mine)
+        assert "".join(covered.split()) == "".join(text.split())  # nothing dropped
+
+
+def test_a_library_that_fits_is_answered_with_all_of_it_in_the_prompt(settings, embedder):
+    rag = library_rag(settings, embedder, lambda m: first_sentence_of(m, 5))
+    answer = rag.ask("Who is Colin Clarke?")
+    plan = rag.library
+    assert answer.answer_mode == "library"
+    prompt = rag.generator.prompts[-1][-1]["content"]
+    assert all(f"[{p.n}] " in prompt for p in plan.passages)
+    assert prompt.index(f"[{len(plan.passages)}] ") < prompt.index("Question: Who is Colin Clarke?")
+    assert not answer.refused and answer.citations[0].n == 5
+    for c in answer.citations:
+        assert (settings.docs_dir / c.source).read_text()[c.start : c.end] == c.quote
+    assert 5 in {p.n for p in answer.passages}  # the cited passage is shown
+    assert len(answer.passages) >= settings.top_k  # the retrieved ones first
+    assert rag.generator.n_ctx >= plan.n_ctx > plan.tokens
+
+
+def test_every_question_starts_with_the_same_prompt_prefix(settings, embedder):
+    rag = library_rag(settings, embedder, "The documents do not say.")
+    rag.ask("Who is Colin Clarke?")
+    rag.ask("And what did he say?", [{"role": "user", "content": "Who is Colin Clarke?"},
+                                     {"role": "assistant", "content": "A director [3]."}])
+    first, second = (p[-1]["content"] for p in rag.generator.prompts)
+    library_end = first.index("Question:")
+    assert second[:library_end] == first[:library_end]
+    assert rag.generator.prompts[0][0] == rag.generator.prompts[1][0]  # the system message too
+    probes, path = rag.generator.held[-1]
+    assert path.parent == settings.index_dir / "library-state"
+
+
+def test_retrieval_answers_when_the_library_is_over_the_budget(settings, embedder):
+    rag = library_rag(settings, embedder, "The documents do not say.", library_max_tokens=500)
+    answer = rag.ask("Who is Colin Clarke?")
+    assert answer.answer_mode == "retrieval" and rag.library is None
+    assert rag.generator.held == []
+    assert len(answer.passages) <= settings.top_k
+
+
+def test_retrieval_answers_when_the_model_context_is_too_small(settings, embedder):
+    rag = RAG(settings, embedder=embedder, generator=FakeGenerator(n_ctx_train=2048), progress=False)
+    assert rag.ask("Who is Colin Clarke?").answer_mode == "retrieval"
+
+
+def test_retrieval_mode_by_setting(settings, embedder):
+    rag = library_rag(settings, embedder, "The documents do not say.", answer_mode="retrieval")
+    assert rag.ask("Who is Colin Clarke?").answer_mode == "retrieval"
+
+
+def test_library_mode_that_cannot_fit_says_what_to_do(settings, embedder):
+    rag = RAG(settings.model_copy(update={"answer_mode": "library"}), embedder=embedder,
+              generator=FakeGenerator(n_ctx_train=2048), progress=False)
+    with pytest.raises(PromptTemplateError, match="RAG_ANSWER_MODE=retrieval"):
+        rag.ask("Who is Colin Clarke?")
+
+
+def test_a_long_conversation_falls_back_to_retrieved_passages(settings, embedder):
+    rag = library_rag(settings, embedder, "The documents do not say.")
+    history = [{"role": "user", "content": "word " * 900}, {"role": "assistant", "content": "word " * 900}]
+    assert rag.ask("Who is Colin Clarke?", history).answer_mode == "retrieval"
+
+
+def _state_path(rag):
+    plan = rag.library
+    return state_file(rag.settings.index_dir, plan, "model-a", rag.settings.prompts_dir)
+
+
+def test_the_state_file_changes_with_the_index_the_templates_the_model_and_the_context(settings, embedder, tmp_path):
+    rag = library_rag(settings, embedder, "x")
+    base = _state_path(rag)
+    assert base == _state_path(library_rag(settings, embedder, "x"))  # same inputs, same file
+    assert state_file(settings.index_dir, rag.library, "model-b", settings.prompts_dir) != base
+
+    prompts = tmp_path / "prompts"
+    shutil.copytree(settings.prompts_dir, prompts)
+    (prompts / "answer_system.txt").write_text((prompts / "answer_system.txt").read_text() + "\nBe brief.\n")
+    assert _state_path(library_rag(settings, embedder, "x", prompts_dir=prompts)) != base
+
+    (settings.docs_dir / "extra.txt").write_text("The lighthouse keeper is Ingrid Solheim. She arrived in 1990.\n")
+    assert _state_path(library_rag(settings, embedder, "x")) != base  # the index was rebuilt
+
+    plan = rag.library
+    bigger = type(plan)(plan.passages, plan.tokens, plan.n_ctx + 256, plan.by_chunk)
+    assert state_file(settings.index_dir, bigger, "model-a", settings.prompts_dir) != base
+
+
+def test_an_upload_refreshes_the_library(settings, embedder, tmp_path):
+    from rag.library import add_files
+
+    rag = library_rag(settings, embedder, "x")
+    before = len(rag.library.passages)
+    new = tmp_path / "lighthouse.txt"
+    new.write_text("The lighthouse keeper on Skarv island is Ingrid Solheim. She arrived in 1990.\n")
+    add_files(settings, embedder, [new], settings.docs_dir, progress=False)
+    rag.reload_index()
+    assert len(rag.library.passages) == before + 1
+    assert any("Ingrid Solheim" in p.text for p in rag.library.passages)
+
+
+def test_plan_is_none_without_chunks(settings):
+    assert plan_library([], FakeGenerator(n_ctx_train=BIG_CONTEXT), settings) is None

@@ -1,0 +1,102 @@
+"""The library's saved model state on a real model (SmolLM2-135M, the smallest that shows it).
+
+Read once and saved; a new process (here: a new generator) loads it instead of
+reading again and answers the same; a damaged or mismatched file is read anew,
+never loaded.
+"""
+
+import json
+import logging
+
+import pytest
+
+from rag.generate import LlamaGenerator
+from rag.models import resolve_llm
+from rag.pipeline import RAG
+
+pytestmark = pytest.mark.models
+
+QUESTION = "Who is Colin Clarke?"
+
+
+@pytest.fixture
+def small_settings(settings, model_cache):
+    return settings.model_copy(update={"model": "smollm2-135m", "model_cache_dir": model_cache, "max_tokens": 24})
+
+
+def new_rag(settings, embedder) -> RAG:
+    generator = LlamaGenerator(resolve_llm(settings.model, settings.model_cache_dir), settings)
+    return RAG(settings, embedder=embedder, generator=generator, progress=False)
+
+
+def state_of(rag):
+    paths = sorted((rag.settings.index_dir / "library-state").glob("*.state"))
+    assert len(paths) == 1
+    return paths[0]
+
+
+def test_the_state_is_read_once_then_loaded_by_a_new_session(small_settings, embedder):
+    first = new_rag(small_settings, embedder)
+    assert first.library is not None, "the seeds fit SmolLM2's 8k context"
+    assert first.hold_library(first.library) == "read"
+    assert first.hold_library(first.library) == "held"
+    answer = first.ask(QUESTION)
+    assert answer.answer_mode == "library"
+    assert first.hold_library(first.library) == "held"  # answering kept the library in the cache
+
+    second = new_rag(small_settings, embedder)
+    assert second.hold_library(second.library) == "loaded"
+    again = second.ask(QUESTION)
+    assert again.raw_text == answer.raw_text  # same state, same (greedy) answer
+
+
+def test_prompt_tokens_are_the_tokens_the_chat_call_reads(small_settings, embedder):
+    rag = new_rag(small_settings, embedder)
+    plan = rag.library
+    rag.hold_library(plan)
+    from rag.prompts import build_messages
+
+    messages = build_messages(plan.passages, QUESTION, [], small_settings.prompts_dir)
+    tokens = rag.generator.prompt_tokens(messages)
+    for _ in rag.generator.stream(messages, 4):
+        pass
+    assert rag.generator._llm.input_ids[: len(tokens)].tolist() == tokens
+
+
+def test_a_damaged_state_file_is_read_again_not_loaded(small_settings, embedder, caplog):
+    rag = new_rag(small_settings, embedder)
+    rag.hold_library(rag.library)
+    answer = rag.ask(QUESTION)
+    path = state_of(rag)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)  # garbage in the middle of the KV data
+    path.write_bytes(bytes(data))
+
+    fresh = new_rag(small_settings, embedder)
+    with caplog.at_level(logging.WARNING, logger="rag"):
+        assert fresh.hold_library(fresh.library) == "read"
+    assert "does not match its record" in caplog.text
+    assert fresh.ask(QUESTION).raw_text == answer.raw_text
+    assert new_rag(small_settings, embedder).hold_library(fresh.library) == "loaded"  # saved anew
+
+
+def test_a_state_whose_record_disagrees_is_read_again(small_settings, embedder):
+    rag = new_rag(small_settings, embedder)
+    rag.hold_library(rag.library)
+    record_path = state_of(rag).with_suffix(".json")
+    record = json.loads(record_path.read_text())
+    record["sha256"] = "0" * 64
+    record_path.write_text(json.dumps(record))
+    fresh = new_rag(small_settings, embedder)
+    assert fresh.hold_library(fresh.library) == "read"
+
+
+def test_a_rebuilt_index_gets_a_new_state(small_settings, embedder):
+    rag = new_rag(small_settings, embedder)
+    rag.hold_library(rag.library)
+    old = state_of(rag)
+    (small_settings.docs_dir / "lighthouse.txt").write_text("The lighthouse keeper is Ingrid Solheim.\n")
+    fresh = new_rag(small_settings, embedder)  # opening the index rebuilds it: the documents changed
+    assert fresh.hold_library(fresh.library) == "read"
+    states = sorted((small_settings.index_dir / "library-state").glob("*.state"))
+    assert old in states and len(states) == 2  # the one before is kept once, for sessions still on it
