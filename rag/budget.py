@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from .text import content_words, sentence_spans
+from .sentences import sentence_spans
+from .text import content_words
 from .types import Passage
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import hashlib
 
-from .text import sentence_spans
+from .sentences import sentence_spans
 from .types import Chunk, Document
 
-CHUNKER_VERSION = "sentence-v1"
+CHUNKER_VERSION = "sentence-v2"  # v2: one splitter for hard-wrapped text, Markdown, CJK, abbreviations
 
 
 def chunker_signature(size: int, overlap: int) -> str:

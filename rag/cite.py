@@ -1,61 +1,92 @@
-"""Check the model's [n] citations against the passages; never trust them.
+"""Check the model's answer sentence by sentence against the passages; never trust its [n].
 
-A citation [n] on an answer sentence is kept only when passage n was
-retrieved and the sentence can be located in it: verbatim (ignoring case and
-typographic quotes), or as a passage window (one or two sentences) that holds
-at least `threshold` of the sentence's content words. A kept citation points
-at that window with exact offsets into the source file.
+A sentence keeps a citation [n] only when passage n holds it: verbatim
+(ignoring case and typographic quotes), or as a window of one or two passage
+sentences that holds at least `threshold` of the sentence's *new* content words
+(those not already in the question: restating the question earns nothing).
+Word overlap never vouches alone for a claim that negates or gives a cause:
+such sentences are marked `needs_model`, for the model's own yes/no check.
 
     check("Clarke works at the Soufan Group [1].", passages)
     -> Checked(text="Clarke works at the Soufan Group [1].", citations=[Citation(1, "a.txt", 120, 260, "...")], ...)
 
-Sentences the model left uncited get a citation only when some passage
-supports them clearly (a stricter threshold). An answer with no kept citation
-becomes a refusal.
+A sentence the model left uncited (or cited wrongly) is matched against the
+`candidates` passages with a stricter threshold. A sentence that no passage
+holds is removed from the answer whole (listed in `removed`); remarks about the
+passages ("His age is not mentioned") are removed too. An answer with no
+supported sentence becomes the refusal.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
-from .text import content_words, sentence_spans
+from .sentences import sentence_spans
+from .text import content_words
 from .types import Citation, Passage
 
 REFUSAL = "The documents do not say."
 _MARKERS = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _REFUSAL_HINTS = re.compile(
-    r"documents? do(?:es)? not (?:say|mention|contain|provide|specify)|not (?:mentioned|stated|specified) in the"
-    r"|(?:passages?|text|context) do(?:es)? not (?:say|mention|contain|provide|specify)|no information",
+    r"documents? do(?:es)? not (?:say|mention|contain|provide|specify|state)|not (?:mentioned|stated|specified|provided|given) in"
+    r"|(?:passages?|text|context|articles?) do(?:es)? not (?:say|mention|contain|provide|specify|state)|no information"
+    r"|(?:is|are) not (?:mentioned|stated|specified|given)\b",
     re.IGNORECASE,
 )
-# "does not", "never", "isn't": a claim that negates must be backed by a window that negates too.
-_NEGATION = re.compile(r"\b(?:not|no|never|nor|neither|none|cannot)\b|n['’]t\b", re.IGNORECASE)
+# "does not", "never", "isn't": the words a negation governs must be negated in the window too.
+_NEGATION = re.compile(r"\b(?:not|no|never|nor|neither|none|cannot|without)\b|n['’]t\b", re.IGNORECASE)
+_CAUSAL = re.compile(
+    r"\b(?:because|due to|owing to|as a result|therefore|thus|hence|so that|in order to|reasons?|caused?|leads? to|led to)\b",
+    re.IGNORECASE,
+)
+_CLAUSE_END = re.compile(r"[,;:.!?]")
+NEGATION_SCOPE = 4  # content words after a negation that it governs
 _FOLD = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "—": "-", "–": "-"})
 UNCITED_BONUS = 0.1  # how much stronger support must be for a sentence the model did not cite
 MIN_CLAIM_COVER = 0.3  # a supporting window holds at least this share of all the claim's words
 
 
 @dataclass(frozen=True)
+class SentenceCheck:
+    """One answer sentence and what the check found for it."""
+
+    claim: str  # the sentence without its markers
+    cited: list[int]  # passage numbers the model wrote
+    citations: list[Citation] = field(default_factory=list)  # verified ones
+    score: float = 0.0  # support of the best citation (1.0: verbatim)
+    how: str = "unsupported"  # verbatim | words | unsupported | remark
+    needs_model: bool = False  # negates or gives a cause: overlap alone does not vouch for it
+
+    @property
+    def supported(self) -> bool:
+        return bool(self.citations)
+
+
+@dataclass(frozen=True)
 class Checked:
     text: str
     citations: list[Citation] = field(default_factory=list)
-    grounding: float = 0.0
+    grounding: float = 0.0  # share of the model's sentences that were verified
     refused: bool = False
+    removed: list[str] = field(default_factory=list)  # sentences taken out, whole
+    sentences: list[SentenceCheck] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class _Sentence:
-    claim: str  # the sentence without its markers
-    cited: list[int]  # passage numbers the model wrote, in order
+    claim: str
+    cited: list[int]
 
 
 def split_answer(raw: str) -> list[_Sentence]:
     """Answer sentences with their [n] markers; markers that open a sentence belong
     to the one before ("... Group. [1] He said" -> [1] backs the first sentence)."""
     sentences: list[_Sentence] = []
-    for start, end in sentence_spans(raw.strip()):
-        piece = raw.strip()[start:end]
+    text = raw.strip()
+    for start, end in sentence_spans(text):
+        piece = text[start:end]
         leading = re.match(r"(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+", piece)
         if leading and sentences:
             prev = sentences[-1]
@@ -78,31 +109,53 @@ def _windows(text: str) -> list[tuple[int, int]]:
     return spans + [(a[0], b[1]) for a, b in zip(spans, spans[1:])]
 
 
+def negated_words(text: str) -> set[str]:
+    """Content words a negation governs: the next few in its clause.
+
+    >>> sorted(negated_words("It opens on weekdays, not on holidays."))
+    ['holiday']
+    """
+    governed: set[str] = set()
+    for match in _NEGATION.finditer(text):
+        clause = _CLAUSE_END.split(text[match.end() :], maxsplit=1)[0]
+        governed.update(content_words(clause)[:NEGATION_SCOPE])
+    return governed
+
+
+def _polarity_agrees(claim_negated: set[str], claim_words: set[str], window: str) -> bool:
+    """A negated claim needs the window to negate the same words; a plain claim must not
+    be one the window negates ("X opens on holidays" against "X opens, not on holidays")."""
+    window_negated = negated_words(window)
+    if claim_negated:
+        return bool(claim_negated & window_negated)
+    return not (window_negated & claim_words)
+
+
 def support(claim: str, passage: Passage, question_words: frozenset[str] = frozenset()) -> tuple[float, int, int]:
     """(score, start, end) of the passage window that best supports `claim`.
 
-    The score is the share of the claim's *new* content words (those not
-    already in the question) found in the window, so restating the question
-    earns nothing: "The capital of France is Paris" is scored on "paris"
-    alone. The window must also hold at least MIN_CLAIM_COVER of all the
-    claim's words. Offsets are relative to the passage text; a verbatim (case-
-    and quote-insensitive) occurrence scores 1.0 and is returned exactly.
+    The score is the share of the claim's new content words (not in the question)
+    found in the window; a claim with none earns 0. The window must also hold
+    MIN_CLAIM_COVER of all the claim's words and agree with its negations.
+    Offsets are relative to the passage text; a verbatim (case- and
+    quote-insensitive) occurrence scores 1.0 and is returned exactly.
     """
+    claim_words = set(content_words(claim))
+    new_words = claim_words - question_words
+    if not new_words:
+        return 0.0, 0, 0  # it only restates the question
     haystack = passage.text.translate(_FOLD).lower()
     needle = claim.rstrip(".!? ").translate(_FOLD).lower()
     if len(needle) >= 12 and len(haystack) == len(passage.text) and (at := haystack.find(needle)) >= 0:
         return 1.0, at, at + len(needle)
-    claim_words = set(content_words(claim))
-    new_words = claim_words - question_words or claim_words
-    if not claim_words:
-        return 0.0, 0, 0
+    claim_negated = negated_words(claim)
     best = (0.0, 0, 0)
-    negated = bool(_NEGATION.search(claim))
     for start, end in _windows(passage.text):
-        if negated and not _NEGATION.search(passage.text[start:end]):
-            continue  # "It does not open on weekdays" is contradicted, not backed, by "It opens on weekdays"
-        window = set(content_words(passage.text[start:end]))
+        window_text = passage.text[start:end]
+        window = set(content_words(window_text))
         if len(claim_words & window) < MIN_CLAIM_COVER * len(claim_words):
+            continue
+        if not _polarity_agrees(claim_negated, claim_words, window_text):
             continue
         score = len(new_words & window) / len(new_words)
         if score > best[0] or (score == best[0] and end - start < best[2] - best[1]):
@@ -114,27 +167,30 @@ def _citation(passage: Passage, start: int, end: int) -> Citation:
     return Citation(passage.n, passage.source, passage.start + start, passage.start + end, passage.text[start:end])
 
 
-def _cite_sentence(
-    sentence: _Sentence, passages: dict[int, Passage], threshold: float, question_words: frozenset[str]
-) -> list[Citation]:
-    kept = []
+def check_sentence(
+    sentence: _Sentence, passages: dict[int, Passage], threshold: float, question_words: frozenset[str],
+    candidates: list[Passage],
+) -> SentenceCheck:
+    needs_model = bool(_NEGATION.search(sentence.claim) or _CAUSAL.search(sentence.claim))
+    result = SentenceCheck(sentence.claim, sentence.cited, needs_model=needs_model)
+    if _REFUSAL_HINTS.search(sentence.claim):
+        return replace(result, how="remark")
+    kept, best = [], 0.0
     for n in sentence.cited:
         if n in passages:
             score, start, end = support(sentence.claim, passages[n], question_words)
             if score >= threshold:
                 kept.append(_citation(passages[n], start, end))
-    if kept or sentence.cited and not _worth_rescuing(sentence):
-        return kept
-    # Uncited (or wrongly cited) sentence: cite the passage that clearly supports it, if any.
-    scored = [(support(sentence.claim, p, question_words), p) for p in passages.values()]
-    (score, start, end), passage = max(scored, key=lambda item: item[0][0], default=((0.0, 0, 0), None))
-    if passage is not None and score >= min(1.0, threshold + UNCITED_BONUS):
-        return [_citation(passage, start, end)]
-    return []
-
-
-def _worth_rescuing(sentence: _Sentence) -> bool:
-    return len(set(content_words(sentence.claim))) >= 2
+                best = max(best, score)
+    if not kept and len(set(content_words(sentence.claim))) >= 2:
+        # Uncited (or wrongly cited): cite the candidate passage that clearly holds it, if any.
+        scored = [(support(sentence.claim, p, question_words), p) for p in candidates]
+        (score, start, end), passage = max(scored, key=lambda item: item[0][0], default=((0.0, 0, 0), None))
+        if passage is not None and score >= min(1.0, threshold + UNCITED_BONUS):
+            kept, best = [_citation(passage, start, end)], score
+    if not kept:
+        return result
+    return replace(result, citations=kept, score=best, how="verbatim" if best >= 1.0 else "words")
 
 
 def _with_markers(claim: str, numbers: list[int]) -> str:
@@ -152,26 +208,45 @@ def strip_markers(text: str) -> str:
 
 
 def is_refusal(raw: str) -> bool:
-    """Did the model itself say the documents do not answer?"""
-    return not raw.strip() or bool(_REFUSAL_HINTS.search(raw))
+    """Did the model itself say the documents do not answer (and nothing else)?"""
+    sentences = split_answer(raw)
+    return not sentences or all(_REFUSAL_HINTS.search(s.claim) for s in sentences)
 
 
-def check(raw: str, passages: list[Passage], threshold: float = 0.6, question: str = "") -> Checked:
-    """Verify the citations of a raw model answer; see the module docstring."""
+def assemble(sentences: list[SentenceCheck]) -> Checked:
+    """The answer from its checked sentences: supported ones with their markers, the rest removed whole."""
+    kept = [s for s in sentences if s.supported]
+    counted = [s for s in sentences if s.how != "remark" and content_words(s.claim)]
+    removed = [s.claim for s in sentences if not s.supported]
+    if not kept:
+        return Checked(REFUSAL, refused=True, removed=removed, sentences=sentences)
+    text = " ".join(_with_markers(s.claim, list(dict.fromkeys(c.n for c in s.citations))) for s in kept)
+    citations = [c for s in kept for c in s.citations]
+    grounding = sum(s in kept for s in counted) / len(counted) if counted else 0.0
+    return Checked(text, citations, grounding, False, removed, sentences)
+
+
+def check_sentences(
+    raw: str, passages: list[Passage], threshold: float = 0.6, question: str = "",
+    candidates: Callable[[str], list[Passage]] | None = None,
+) -> list[SentenceCheck]:
+    """Each sentence of a raw answer, checked; see the module docstring.
+
+    `candidates(claim)`: the passages an uncited sentence may be matched against
+    (default: all of `passages`; with the whole library in the prompt, the
+    retrieved ones and those most like the claim).
+    """
     question_words = frozenset(content_words(question))
+    by_number = {p.n: p for p in passages}
+    find = candidates or (lambda claim: passages)
+    return [check_sentence(s, by_number, threshold, question_words, find(s.claim)) for s in split_answer(raw)]
+
+
+def check(
+    raw: str, passages: list[Passage], threshold: float = 0.6, question: str = "",
+    candidates: Callable[[str], list[Passage]] | None = None,
+) -> Checked:
+    """Verify a raw model answer on word overlap alone (no model at hand); see the module docstring."""
     if is_refusal(raw):
         return Checked(REFUSAL, refused=True)
-    by_number = {p.n: p for p in passages}
-    sentences = split_answer(raw)
-    citations: list[Citation] = []
-    parts, grounded, counted = [], 0, 0
-    for sentence in sentences:
-        kept = _cite_sentence(sentence, by_number, threshold, question_words)
-        citations.extend(kept)
-        parts.append(_with_markers(sentence.claim, list(dict.fromkeys(c.n for c in kept))))
-        if content_words(sentence.claim):
-            counted += 1
-            grounded += bool(kept)
-    if not citations:
-        return Checked(REFUSAL, refused=True)
-    return Checked(" ".join(parts), citations, grounded / counted if counted else 0.0)
+    return assemble(check_sentences(raw, passages, threshold, question, candidates))

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from .generate import Generator
 from .prompts import load_template, render
-from .text import sentence_spans
+from .sentences import sentence_spans
 from .types import Chunk
 
 _QUESTION = re.compile(r"^\s*Question:\s*(.+?)\s*$", re.MULTILINE | re.IGNORECASE)

@@ -1,7 +1,9 @@
-"""Small text helpers shared by the chunker and the citation checker.
+"""Words for matching: normalization, stopwords and stems shared by BM25 and the citation check.
 
-    >>> sentence_spans("Hi there. U.S. forces left.")
-    [(0, 9), (10, 28)]
+    >>> content_words("The Huthis’ ships")
+    ['huthi', 'ship']
+
+Sentences are split in `rag.sentences`.
 """
 
 from __future__ import annotations
@@ -9,11 +11,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-
-# A sentence ends at . ! ? (plus closing quotes/brackets) followed by space, or at a newline.
-_BOUNDARY = re.compile(r"[.!?][\"'”’)\]]*(?=\s)|\n")
-# Words before a period that do not end a sentence ("U.S. forces", "Mr. Putin").
-_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "no", "vol", "gen", "col", "lt", "sen", "rep", "jr"}
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
@@ -27,42 +24,6 @@ STOPWORDS = frozenset(
     what when where which while who whom why will with would you your yours yourself yourselves
     said says say according documents document passage passages text article""".split()
 )
-
-
-def _is_abbreviation(text: str, dot: int) -> bool:
-    """True when the period at `dot` closes an abbreviation, not a sentence."""
-    word = re.search(r"([^\W\d_]+)$", text[max(0, dot - 12) : dot])
-    if not word:
-        return False
-    token = word.group(1)
-    # "U.S." / "U.N.": a single letter before the period, preceded by a period.
-    if len(token) == 1 and dot >= 2 and text[dot - 2] == ".":
-        return True
-    if len(token) == 1 and token.isupper():
-        return True
-    return token.lower() in _ABBREVIATIONS
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence, surrounding whitespace excluded."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for match in _BOUNDARY.finditer(text):
-        if match.group() != "\n" and _is_abbreviation(text, match.start()):
-            continue
-        _append_trimmed(text, start, match.end(), spans)
-        start = match.end()
-    _append_trimmed(text, start, len(text), spans)
-    return spans
-
-
-def _append_trimmed(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    if end > start:
-        spans.append((start, end))
 
 
 def normalize(text: str) -> str:

@@ -3,7 +3,7 @@ import pytest
 from rag.cite import REFUSAL
 from rag.errors import InvalidQuestionError
 from rag.pipeline import RAG, search_query
-from rag.text import sentence_spans
+from rag.sentences import sentence_spans
 from rag.types import Answer
 
 from fakes import FakeGenerator

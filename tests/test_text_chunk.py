@@ -1,6 +1,7 @@
 from rag.chunk import chunk_document, chunk_documents, chunker_signature
 from rag.documents import load_documents
-from rag.text import content_words, sentence_spans
+from rag.sentences import sentence_spans
+from rag.text import content_words
 from rag.types import Document
 
 
@@ -53,4 +54,45 @@ def test_chunk_ids_follow_content():
 
 
 def test_chunker_signature_names_the_settings():
-    assert chunker_signature(500, 100) == "sentence-v1:size=500:overlap=100"
+    assert chunker_signature(500, 100) == "sentence-v2:size=500:overlap=100"
+
+
+def spans(text: str) -> list[str]:
+    return [text[s:e] for s, e in sentence_spans(text)]
+
+
+def test_abbreviations_and_numbers_do_not_end_sentences():
+    assert spans("The Mozilla Public License, v. 2.0, is stewarded by the Mozilla Foundation.") == [
+        "The Mozilla Public License, v. 2.0, is stewarded by the Mozilla Foundation.",
+    ]
+    assert spans("See No. 5 of the list, e.g. the U.S. one. On Jan. 5 it rained. It cost 3.5 dollars.") == [
+        "See No. 5 of the list, e.g. the U.S. one.", "On Jan. 5 it rained.", "It cost 3.5 dollars.",
+    ]
+
+
+def test_chinese_and_japanese_sentence_ends():
+    assert spans("东京是日本的首都。大阪很大！你好吗？") == ["东京是日本的首都。", "大阪很大！", "你好吗？"]
+    assert spans("「はい」と言った。次へ。") == ["「はい」と言った。", "次へ。"]
+
+
+def test_hard_wrapped_lines_are_not_sentences():
+    # Real lines of /usr/share/common-licenses/GPL-3 (hard-wrapped at about 70 characters).
+    text = (
+        "  Some devices are designed to deny users access to install or run\n"
+        "modified versions of the software inside them, although the manufacturer\n"
+        "can do so.  This is fundamentally incompatible with the aim of\n"
+        "protecting users' freedom to change the software.\n"
+    )
+    assert [" ".join(s.split()) for s in spans(text)] == [
+        "Some devices are designed to deny users access to install or run modified versions of the "
+        "software inside them, although the manufacturer can do so.",
+        "This is fundamentally incompatible with the aim of protecting users' freedom to change the software.",
+    ]
+
+
+def test_markdown_headings_list_items_and_titles_stand_alone():
+    text = "# Installing\nRun the installer\n- first item\n- second item that wraps\n  onto a second line\n\nLast paragraph."
+    assert spans(text) == ["# Installing", "Run the installer", "- first item",
+                           "- second item that wraps\n  onto a second line", "Last paragraph."]
+    seeds_style = "How Moscow Is Partnering With the Axis of Resistance\n" + "Since invading Ukraine in 2022, Russia has forged deep ties with Iran. " * 3
+    assert spans(seeds_style)[0] == "How Moscow Is Partnering With the Axis of Resistance"
