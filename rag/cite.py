@@ -56,8 +56,9 @@ class SentenceCheck:
     cited: list[int]  # passage numbers the model wrote
     citations: list[Citation] = field(default_factory=list)  # verified ones
     score: float = 0.0  # support of the best citation (1.0: verbatim)
-    how: str = "unsupported"  # verbatim | words | unsupported | remark
+    how: str = "unsupported"  # verbatim | words | unsupported | remark | unconfirmed (the model said no)
     needs_model: bool = False  # negates or gives a cause: overlap alone does not vouch for it
+    entailment: float | None = None  # the model's P(yes) that its passage states it, once asked
 
     @property
     def supported(self) -> bool:

@@ -11,12 +11,13 @@ model writes it, then the checked `Answer`.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
 from functools import cached_property
 
-from .cite import REFUSAL, check
+from .cite import REFUSAL
 from .embed import Embedder, SentenceTransformerEmbedder
 from .errors import InvalidQuestionError
 from .budget import focus_passages
@@ -27,9 +28,11 @@ from .store import ChromaStore
 from .prompts import CHAT_OVERHEAD_TOKENS, build_messages, fit_passages
 from .retrieve import Retriever
 from .settings import Settings
+from .trust import Verifier
 from .types import Answer, Passage
 
 PROMPT_MARGIN_TOKENS = 16  # slack for tokenizer differences between count and call
+CLAIM_CANDIDATES = 3  # library passages most like an uncited sentence, searched for its citation
 
 
 def validate_question(question: object, max_chars: int) -> str:
@@ -56,10 +59,27 @@ def validate_history(history: object) -> list[dict]:
     return history
 
 
+# Words that point back into the conversation: "he", "those weapons", "which other country", "in return".
+_REFERS_BACK = re.compile(
+    r"^\s*(?:and|but|so|also|then|what about|how about)\b"
+    r"|\b(?:he|she|him|his|her|hers|they|them|their|theirs|its|this|that|these|those|there|then"
+    r"|other|another|else|same|besides|former|latter|also|too|in return|afterwards?)\b",
+    re.IGNORECASE,
+)
+
+
+def depends_on_conversation(question: str) -> bool:
+    """Does the question lean on earlier turns? "Who founded it?" does; "What is the capital of France?" not."""
+    return bool(_REFERS_BACK.search(question))
+
+
 def search_query(question: str, history: list[dict]) -> str:
-    """A standalone search query: a follow-up borrows the previous user question's words."""
+    """A standalone search query: a follow-up borrows the previous user question's words;
+    a question that stands alone (a change of topic) is searched by itself."""
     earlier = [t["content"] for t in history if t["role"] == "user"]
-    return f"{earlier[-1]} {question}" if earlier else question
+    if earlier and depends_on_conversation(question):
+        return f"{earlier[-1]} {question}"
+    return question
 
 
 class RAG:
@@ -189,11 +209,16 @@ class RAG:
         if messages is not None:
             shown = plan.ranked(passages)
             self.hold_library(plan)
-            answer_mode, all_passages, rescue = "library", plan.passages, shown
+            answer_mode, prompt_passages = "library", plan.passages
+            candidates = self._library_candidates(plan, shown)
         else:
             shown = self._fit(passages, query, question, history, timings)
             messages = build_messages(shown, question, history, self.settings.prompts_dir)
-            answer_mode, all_passages, rescue = "retrieval", shown, shown
+            answer_mode, prompt_passages = "retrieval", shown
+
+            def candidates(claim: str) -> list[Passage]:
+                return shown
+
         raw = []
         for piece in self.generator.stream(messages, self.settings.max_tokens):
             if timings["first_token_ms"] is None:
@@ -201,10 +226,25 @@ class RAG:
             raw.append(piece)
             yield piece
         timings["completion_tokens"] = self.generator.count_tokens("".join(raw)) if raw else 0
-        checked = check("".join(raw), all_passages, self.settings.support_threshold, question, lambda claim: rescue)
+        verifier = Verifier(self.generator, self.settings, prompt_passages, question, history, shown, candidates)
+        verdict = verifier.verify("".join(raw))
+        checked = verdict.checked
         timings["total_ms"] = _ms(started)
-        yield Answer(checked.text, checked.refused, checked.citations, _shown_with_cited(shown, all_passages, checked),
-                     checked.grounding, timings, query, "".join(raw), answer_mode)
+        yield Answer(
+            text=checked.text, refused=checked.refused, citations=checked.citations,
+            passages=_shown_with_cited(shown, prompt_passages, checked), grounding=checked.grounding,
+            timings=timings, query=query, raw_text=verdict.raw, answer_mode=answer_mode, removed=checked.removed,
+            verification=verdict.verification, confidence=verdict.decision.probability, reason=verdict.decision.reason,
+        )
+
+    def _library_candidates(self, plan: LibraryPlan, shown: list[Passage]):
+        """Where an uncited sentence of a library answer may be found: the retrieved passages,
+        then the passages most like the sentence itself."""
+        def candidates(claim: str) -> list[Passage]:
+            found = plan.ranked(self.retrieve(claim, CLAIM_CANDIDATES))
+            return list({p.n: p for p in shown + found}.values())
+
+        return candidates
 
     def _library_messages(self, plan: LibraryPlan, question: str, history: list[dict], timings: dict) -> list[dict] | None:
         """The prompt with the whole library, or None when this question's part does not fit beside it."""

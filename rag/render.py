@@ -44,7 +44,7 @@ def streaming_html(text: str) -> str:
 def answer_html(answer: Answer, turn: int) -> str:
     """A checked answer: text with chips for its citations, then grounding and search line."""
     if answer.refused:
-        body = f"<span class='refusal'>🛈 No answer: {inline(answer.text)}</span>"
+        body = f"<span class='refusal'>ℹ No answer: {inline(answer.text)}</span>"
         return f"{body}<br><small class='searched'>Searched: {inline(answer.query)}</small>"
     pieces = _MARKER.split(answer.text)  # text, number, text, number, ...
     body = "".join(

@@ -29,7 +29,7 @@ ABBREVIATIONS = frozenset(
     no nos vol vols art sec ch fig figs pp para eq ed eds ver vs etc al approx est dept govt univ inc ltd co corp
     jan feb mar apr jun jul aug sep sept oct nov dec mon tue wed thu fri sat sun""".split()
 )
-_WORD_BEFORE = re.compile(r"([^\W\d_]+)$")
+_WORD_BEFORE = re.compile(r"(?<!\w)([^\W\d_]+)$")  # a whole word: "x" of "w4552x" is none
 TITLE_SHARE = 0.75  # a line shorter than this share of the wrap width, unpunctuated, stands alone
 
 

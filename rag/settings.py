@@ -83,6 +83,15 @@ class Settings(BaseSettings):
         le=1.0,
         description="Share of a sentence's content words that must occur in the cited passage.",
     )
+    second_look: bool = Field(
+        default=True,
+        description="Ask the model to confirm each cited sentence and whether the passages answer at all, "
+        "retry a refusal with the best passages named, and decide with the calibrated model (rag/decision.json).",
+    )
+    refusal_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Refuse below this probability that the answer is supported (None: the calibrated value).",
+    )
     auto_index: bool = Field(
         default=True, description="Build or refresh the index when the documents changed."
     )

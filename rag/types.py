@@ -56,6 +56,10 @@ class Answer:
     query: str = ""  # what was searched (differs from the question for follow-ups)
     raw_text: str = ""  # what the model wrote, before the citation check
     answer_mode: str = "retrieval"  # "library": the whole library was in the prompt; "retrieval": top passages
+    removed: list[str] = field(default_factory=list)  # answer sentences the check took out, whole
+    verification: list[str] = field(default_factory=list)  # how each kept sentence was verified
+    confidence: float | None = None  # the decision's probability that the answer is supported
+    reason: str = ""  # why it was answered or refused
 
     def to_dict(self) -> dict:
         return asdict(self)

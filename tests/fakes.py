@@ -37,12 +37,15 @@ class FakeEmbedder:
 class FakeGenerator:
     """Replies with canned text (a string, or a function of the messages) and records prompts."""
 
-    def __init__(self, reply="The documents do not say.", n_ctx: int = 2048, n_ctx_train: int | None = None):
+    def __init__(self, reply="The documents do not say.", n_ctx: int = 2048, n_ctx_train: int | None = None,
+                 yes=0.9):
         self.reply = reply
+        self.yes = yes  # what yes_probability says: a number, None, or a function of the messages
         self.n_ctx = n_ctx
         self.n_ctx_train = n_ctx_train or n_ctx  # 2048: the seeds do not fit, so retrieval answers
         self.prompts: list[list[dict]] = []
-        self.held: list[tuple] = []  # (probes, state file) of every hold_prefix call
+        self.held: list[tuple] = []
+        self.probes: list[list[dict]] = []  # the yes/no questions asked  # (probes, state file) of every hold_prefix call
         self.lock = threading.Lock()
         self.active = 0
         self.max_active = 0
@@ -56,6 +59,10 @@ class FakeGenerator:
     def hold_prefix(self, probes, state_file, progress):
         self.held.append((probes, state_file))
         return "read" if len(self.held) == 1 else "held"
+
+    def yes_probability(self, messages):
+        self.probes.append(messages)
+        return self.yes(messages) if callable(self.yes) else self.yes
 
     def count_tokens(self, text: str) -> int:
         return len(text.split()) + text.count("\n")

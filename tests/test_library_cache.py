@@ -65,10 +65,13 @@ def test_every_question_starts_with_the_same_prompt_prefix(settings, embedder):
     rag.ask("Who is Colin Clarke?")
     rag.ask("And what did he say?", [{"role": "user", "content": "Who is Colin Clarke?"},
                                      {"role": "assistant", "content": "A director [3]."}])
-    first, second = (p[-1]["content"] for p in rag.generator.prompts)
+    calls = rag.generator.prompts + rag.generator.probes  # answers, second chances, yes/no questions
+    assert len(rag.generator.prompts) == 4  # each refusal got its second chance
+    first = calls[0][-1]["content"]
     library_end = first.index("Question:")
-    assert second[:library_end] == first[:library_end]
-    assert rag.generator.prompts[0][0] == rag.generator.prompts[1][0]  # the system message too
+    for messages in calls:
+        assert messages[-1]["content"][:library_end] == first[:library_end]
+        assert messages[0] == calls[0][0]  # the system message too
     probes, path = rag.generator.held[-1]
     assert path.parent == settings.index_dir / "library-state"
 
