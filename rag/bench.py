@@ -61,9 +61,14 @@ def configurations(base: Settings, fast_model: str | None = None) -> dict[str, t
     measured by switching one setting of fast mode off at a time."""
     fast = base.model_copy(update={**FAST_MODE, **({"model": fast_model} if fast_model else {})})
     budget_off = {"top_k": base.top_k, "passage_chars": None}
+    retrieval = base.model_copy(update={"answer_mode": "retrieval"})
     return {
-        "default": (base, True),
-        "default + passage budget": (base.model_copy(update={k: FAST_MODE[k] for k in budget_off}), False),
+        # The plain call of the library mode would first read the whole library itself: compared
+        # through the retrieval answers, which share everything else.
+        "default": (base, False),
+        "default, second look off": (base.model_copy(update={"second_look": False}), False),
+        "retrieval answers": (retrieval, True),
+        "retrieval answers + passage budget": (retrieval.model_copy(update={k: FAST_MODE[k] for k in budget_off}), False),
         "fast": (fast, True),
         "fast, prefix cache off": (fast.model_copy(update={"prefix_cache": False}), False),
         "fast, passage budget off": (fast.model_copy(update=budget_off), False),
@@ -71,19 +76,21 @@ def configurations(base: Settings, fast_model: str | None = None) -> dict[str, t
 
 
 class RecordingGenerator:
-    """Passes calls through to a generator and keeps the last messages it was sent."""
+    """Passes calls through to a generator and keeps the messages of its first answer call
+    (the one a plain llama-cpp-python call is compared with; second looks come after it)."""
 
     def __init__(self, inner):
-        self.inner, self.n_ctx, self.last_messages = inner, inner.n_ctx, None
+        self.inner, self.first_messages = inner, None
 
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
+    def __getattr__(self, name):  # n_ctx, count_tokens, hold_prefix, yes_probability, ...
+        return getattr(self.inner, name)
 
-    def warm_up(self) -> None:
-        self.inner.warm_up()
+    def start_question(self) -> None:
+        self.first_messages = None
 
     def stream(self, messages, max_tokens):
-        self.last_messages = messages
+        if self.first_messages is None:
+            self.first_messages = messages
         return self.inner.stream(messages, max_tokens)
 
 
@@ -123,17 +130,19 @@ class Contender:
         self.generator = RecordingGenerator(make_generator(settings))
         self.rag = RAG(settings, embedder=embedder, store=store, generator=self.generator, progress=False).warm_up()
         self.plain = plain_llama(settings) if with_plain else None
+        self.generator.start_question()
         self.rag.ask(WARM_UP_QUESTION)  # one-off costs (BM25 index, first allocations): not timed
         if self.plain:
-            time_plain_call(self.plain, self.generator.last_messages, self.settings)
+            time_plain_call(self.plain, self.generator.first_messages, self.settings)
 
     def measure(self, question: str) -> None:
+        self.generator.start_question()
         answer = self.rag.ask(question)
         row = {key: answer.timings[key] for key in ("retrieve_ms", "first_token_ms", "total_ms", "prompt_tokens",
                                                     "completion_tokens")}
         row["refused"] = answer.refused
         if self.plain:  # the identical prompt, right after ours: both models see the same sequence
-            call = time_plain_call(self.plain, self.generator.last_messages, self.settings)
+            call = time_plain_call(self.plain, self.generator.first_messages, self.settings)
             row.update(plain_first_token_ms=call["first_token_ms"], plain_total_ms=call["total_ms"],
                        same_text=call["text"] == answer.raw_text)
         self.rows.append(row)
@@ -283,7 +292,7 @@ def _subset(folder: Path, target: Path, files: int) -> Path:
 
 # Settings a cold `rag ask` gets through RAG_* variables: what the bench may have changed.
 COLD_START_FIELDS = ("model", "top_k", "passage_chars", "prefix_cache", "index_dir", "model_cache_dir",
-                     "docs_dir", "embedding_model", "n_ctx", "max_tokens", "n_threads")
+                     "docs_dir", "embedding_model", "n_ctx", "max_tokens", "n_threads", "answer_mode", "second_look")
 
 
 # Linux carries a forking process's memory high-water mark over to its child, so a `rag ask`
@@ -313,7 +322,9 @@ def cold_start(settings: Settings, question: str) -> dict:
     """`rag ask` in a fresh process (index built, model assembled, files in the page cache)."""
     values = {name: getattr(settings, name) for name in COLD_START_FIELDS}
     env = {**os.environ, **{f"RAG_{k.upper()}": str(v) for k, v in values.items() if v is not None}}
-    run = run_measured([sys.executable, "-m", "rag.cli", "ask", question, "--json"], env)
+    command = [sys.executable, "-m", "rag.cli", "ask", question, "--json"]
+    run_measured(command, env)  # untimed: leaves the library's model state saved, as any earlier use would
+    run = run_measured(command, env)
     if run["exit"] != 0:
         raise RuntimeError(f"cold start failed: {run['stderr'][-500:]}")
     timings = json.loads(run["stdout"])["timings"]

@@ -46,6 +46,7 @@ NEGATION_SCOPE = 4  # content words after a negation that it governs
 _FOLD = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "—": "-", "–": "-"})
 UNCITED_BONUS = 0.1  # how much stronger support must be for a sentence the model did not cite
 MIN_CLAIM_COVER = 0.3  # a supporting window holds at least this share of all the claim's words
+RESTATING_SHARE = 0.25  # one plain new word among this many of the claim's words adds nothing
 
 
 @dataclass(frozen=True)
@@ -143,8 +144,8 @@ def support(claim: str, passage: Passage, question_words: frozenset[str] = froze
     """
     claim_words = set(content_words(claim))
     new_words = claim_words - question_words
-    if not new_words:
-        return 0.0, 0, 0  # it only restates the question
+    if restates(claim, claim_words, new_words):
+        return 0.0, 0, 0
     haystack = passage.text.translate(_FOLD).lower()
     needle = claim.rstrip(".!? ").translate(_FOLD).lower()
     if len(needle) >= 12 and len(haystack) == len(passage.text) and (at := haystack.find(needle)) >= 0:
@@ -162,6 +163,24 @@ def support(claim: str, passage: Passage, question_words: frozenset[str] = froze
         if score > best[0] or (score == best[0] and end - start < best[2] - best[1]):
             best = (score, start, end)
     return best
+
+
+def restates(claim: str, claim_words: set[str], new_words: set[str]) -> bool:
+    """Does the claim only say the question again? No new word, or a single plain word among many
+    ("The Houthi official promised safe passage ... transiting ..." for "Which Houthi official ...?").
+    A new name or number is an answer ("China abstained along with Russia.")."""
+    if not new_words:
+        return True
+    if len(new_words) > 1 or len(new_words) / len(claim_words) >= RESTATING_SHARE:
+        return False
+    (word,) = new_words
+    named = {stem_of(token) for token in re.findall(r"\b(?:[A-Z][\w'’-]*|\d[\d.,]*)", claim)}
+    return word not in named
+
+
+def stem_of(token: str) -> str:
+    found = content_words(token)
+    return found[0] if found else ""
 
 
 def _citation(passage: Passage, start: int, end: int) -> Citation:
@@ -191,7 +210,12 @@ def check_sentence(
             kept, best = [_citation(passage, start, end)], score
     if not kept:
         return result
-    return replace(result, citations=kept, score=best, how="verbatim" if best >= 1.0 else "words")
+    verbatim = all(_fold(c.quote) == _fold(strip_markers(sentence.claim)) for c in kept)
+    return replace(result, citations=kept, score=best, how="verbatim" if verbatim else "words")
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.translate(_FOLD).lower().rstrip(".!? ").split())
 
 
 def _with_markers(claim: str, numbers: list[int]) -> str:

@@ -106,6 +106,8 @@ def cmd_eval(args) -> int:
         return _generate_candidates(settings, args)
     qa_path = Path(args.qa or QA_PATH)
     out = Path(args.out or EVAL_DIR)
+    if args.action == "calibrate":
+        return _calibrate(settings, qa_path, args.limit, out)
     if not args.compare:
         report = run_eval(settings, qa_path, args.limit)
         paths = write_report(report, out)
@@ -148,6 +150,22 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _calibrate(settings: Settings, qa_path: Path, limit: int | None, out: Path) -> int:
+    """Run the QA set keeping every checked answer, fit the decision, write rag/decision.json."""
+    from .calibrate import calibrate, write_decision
+    from .evaluate import run_eval
+
+    keep_all = settings.model_copy(update={"refusal_threshold": 0.0})
+    report = run_eval(keep_all, qa_path, limit)
+    record = calibrate(report["rows"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "calibration_rows.json").write_text(json.dumps(report["rows"], indent=1, ensure_ascii=False))
+    path = write_decision(record, Path(__file__).resolve().parent / "decision.json")
+    print(json.dumps(record, indent=1))
+    print(f"wrote {path} and {out / 'calibration_rows.json'}")
+    return 0
+
+
 def _generate_candidates(settings: Settings, args) -> int:
     from .evaluate import EVAL_DIR
     from .pipeline import RAG
@@ -179,8 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(run=cmd_models)
 
     evaluate = sub.add_parser("eval", help="score answer quality on the QA set (offline, no judge)")
-    evaluate.add_argument("action", nargs="?", choices=["run", "generate"], default="run",
-                          help="run: score the QA set; generate: propose new QA pairs for review")
+    evaluate.add_argument("action", nargs="?", choices=["run", "generate", "calibrate"], default="run",
+                          help="run: score the QA set; generate: propose new QA pairs for review; "
+                          "calibrate: fit the refusal decision (rag/decision.json) with cross-validation")
     evaluate.add_argument("--count", type=int, default=20, help="generate: passages to propose from")
     evaluate.add_argument("--qa", help="QA file (default: eval/qa.jsonl)")
     evaluate.add_argument("--out", help="report folder (default: eval/)")

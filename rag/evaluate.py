@@ -80,6 +80,8 @@ def score_item(rag: RAG, item: dict, docs_dir: Path) -> dict:
         "cited_overlapping": sum(any(m.overlaps(c, g) for g in gold) for c in cited),
         "gold_spans": len(gold),
         "gold_cited": sum(any(m.overlaps(c, g) for c in cited) for g in gold),
+        "answer_mode": answer.answer_mode, "confidence": answer.confidence, "signals": answer.signals,
+        "reason": answer.reason, "removed": answer.removed,
         "first_token_ms": answer.timings["first_token_ms"], "total_ms": answer.timings["total_ms"],
         "prompt_tokens": answer.timings["prompt_tokens"], "completion_tokens": answer.timings["completion_tokens"],
     }
@@ -158,9 +160,11 @@ def gate_failures(overall: dict, thresholds: dict) -> list[str]:
 
 
 def iter_configs(models: Iterable[str], default: Settings) -> list[tuple[str, Settings]]:
-    """Retrieval modes on the default model, then each other model on the default mode."""
-    configs = [(f"{default.model} / {mode}", default.model_copy(update={"retrieval_mode": mode}))
-               for mode in ("dense", "bm25", "hybrid")]
+    """The two answer modes, retrieval modes on the default model, then each other model."""
+    configs = [(f"{default.model} / {mode} answers", default.model_copy(update={"answer_mode": mode}))
+               for mode in ("library", "retrieval")]
+    configs += [(f"{default.model} / {mode}", default.model_copy(update={"retrieval_mode": mode, "answer_mode": "retrieval"}))
+                for mode in ("dense", "bm25")]  # hybrid retrieval is the "retrieval answers" row
     configs += [(f"{name} / {default.retrieval_mode}", default.model_copy(update={"model": name}))
                 for name in models if name != default.model]
     return configs

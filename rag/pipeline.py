@@ -235,6 +235,7 @@ class RAG:
             passages=_shown_with_cited(shown, prompt_passages, checked), grounding=checked.grounding,
             timings=timings, query=query, raw_text=verdict.raw, answer_mode=answer_mode, removed=checked.removed,
             verification=verdict.verification, confidence=verdict.decision.probability, reason=verdict.decision.reason,
+            signals=verdict.decision.signals or {},
         )
 
     def _library_candidates(self, plan: LibraryPlan, shown: list[Passage]):

@@ -42,21 +42,40 @@ def streaming_html(text: str) -> str:
 
 
 def answer_html(answer: Answer, turn: int) -> str:
-    """A checked answer: text with chips for its citations, then grounding and search line."""
+    """A checked answer: text with chips for its citations, then what was verified and how."""
     if answer.refused:
+        why = f" · why: {inline(answer.reason)}" if answer.reason else ""
         body = f"<span class='refusal'>ℹ No answer: {inline(answer.text)}</span>"
-        return f"{body}<br><small class='searched'>Searched: {inline(answer.query)}</small>"
+        return f"{body}<br><small class='searched'>Searched: {inline(answer.query)}{why}</small>"
     pieces = _MARKER.split(answer.text)  # text, number, text, number, ...
     body = "".join(
         inline(piece) if i % 2 == 0 else f"<a class='cite' href='#{source_id(turn, int(piece))}'>[{piece}]</a>"
         for i, piece in enumerate(pieces)
     )
     count = len({c.n for c in answer.citations})
-    badge = (
-        f"<small class='grounding'>✔ {answer.grounding:.0%} grounded · "
-        f"{count} checked source{'s' if count != 1 else ''} · Searched: {inline(answer.query)}</small>"
-    )
-    return f"{body}<br>{badge}"
+    return f"{body}<br><small class='grounding'>{inline(verification_summary(answer))} · {count} checked " \
+           f"source{'s' if count != 1 else ''} · Searched: {inline(answer.query)}</small>"
+
+
+_HOW = {"verbatim": "quoted word for word", "words": "found by its words"}
+
+
+def verification_summary(answer: Answer) -> str:
+    """'✔ 2 sentences verified: 1 quoted word for word, 1 found by its words and confirmed by the model · 1 removed'"""
+    kinds: dict[str, int] = {}
+    for how in answer.verification:
+        base, _, model = how.partition("+")
+        label = _HOW.get(base, base) + (" and confirmed by the model" if model else "")
+        kinds[label] = kinds.get(label, 0) + 1
+    n = len(answer.verification)
+    text = f"✔ {n} sentence{'s' if n != 1 else ''} verified"
+    if kinds:
+        text += ": " + ", ".join(f"{k} {label}" for label, k in kinds.items())
+    if answer.removed:
+        text += f" · {len(answer.removed)} unverified sentence{'s' if len(answer.removed) != 1 else ''} removed"
+    if answer.confidence is not None:
+        text += f" · confidence {answer.confidence:.0%}"
+    return text
 
 
 def sources_html(answer: Answer, turn: int, question: str, article_text=None) -> str:

@@ -60,6 +60,7 @@ class Answer:
     verification: list[str] = field(default_factory=list)  # how each kept sentence was verified
     confidence: float | None = None  # the decision's probability that the answer is supported
     reason: str = ""  # why it was answered or refused
+    signals: dict = field(default_factory=dict)  # what the decision weighed (see rag.decide)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -94,7 +94,12 @@ class ChatService:
             with self._lock:
                 for rag in self._sessions.values():
                     rag.reload_index()
+            if self.base.library is not None:  # read the grown library now, under the upload's progress bar
+                self.base.hold_library(self.base.library)
         return report.summary()
+
+
+ERROR_MARK = "⚠"
 
 
 def api_ask(service: ChatService):
@@ -131,7 +136,7 @@ def build_app(rag: RAG, max_queued: int = MAX_QUEUED):
                     log.append(sources_html(item, turn, question, service.article_text))
                     yield chat, "", turns, log, _panel(log)
         except RagError as error:
-            chat[-1] = {"role": "assistant", "content": f"<span class='error'>⚠ {inline(str(error))}</span>"}
+            chat[-1] = {"role": "assistant", "content": f"<span class='error'>{ERROR_MARK} {inline(str(error))}</span>"}
             yield chat, "", turns, log, _panel(log)
 
     def add(files, progress=gr.Progress(track_tqdm=True)):

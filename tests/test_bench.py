@@ -83,6 +83,8 @@ def test_bench_configurations_switch_one_lever_at_a_time(settings):
     assert configs["fast, prefix cache off"] == fast.model_copy(update={"prefix_cache": False})
     assert configs["fast, passage budget off"].passage_chars is None
     assert configs["default"] == settings
+    assert configs["retrieval answers"] == settings.model_copy(update={"answer_mode": "retrieval"})
+    assert configs["default, second look off"].second_look is False
     assert len(factual_questions(30)) == 30
 
 
@@ -133,12 +135,16 @@ def test_rag_bench_writes_results(tmp_path, model_cache):
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     r = json.loads((out / "results.json").read_text())
-    assert set(r["answers"]) == {"default", "default + passage budget", "fast", "fast, prefix cache off",
+    assert set(r["answers"]) == {"default", "default, second look off", "retrieval answers",
+                                 "retrieval answers + passage budget", "fast", "fast, prefix cache off",
                                  "fast, passage budget off"}
     default = r["answers"]["default"]
     assert default["questions"] == 1 and default["total_ms"]["p50"] >= default["first_token_ms"]["p50"] > 0
-    assert default["plain_total_ms"]["p50"] > 0 and isinstance(default["overhead"], float)
-    assert default["same_text"] == 1  # the plain call on the identical prompt writes the same answer
+    # The whole library is in the default's prompt, only top passages in the retrieval answers'.
+    assert default["prompt_tokens"]["p50"] > 3 * r["answers"]["retrieval answers"]["prompt_tokens"]["p50"]
+    compared = r["answers"]["retrieval answers"]
+    assert compared["plain_total_ms"]["p50"] > 0 and isinstance(compared["overhead"], float)
+    assert compared["same_text"] == 1  # the plain call on the identical prompt writes the same answer
     budget_on, budget_off = r["answers"]["fast"], r["answers"]["fast, passage budget off"]
     assert budget_on["prompt_tokens"]["p50"] < budget_off["prompt_tokens"]["p50"]
     assert r["retrieval"]["300"]["chunks"] == 300 and r["retrieval"]["seeds"]["hybrid"]["p50"] > 0

@@ -7,7 +7,7 @@ from rag.errors import RagError
 from rag.index import open_store
 from rag.library import add_files, check_file, document_counts, safe_name
 from rag.pipeline import RAG
-from rag.render import answer_html, inline, sources_html
+from rag.render import answer_html, inline, sources_html, streaming_html
 from rag.types import Answer, Citation, Passage
 from rag.ui import ChatService
 
@@ -21,7 +21,8 @@ def hostile_answer() -> Answer:
     p2 = Passage(2, "c2", "other.txt", 0, 9, "not cited")
     at = 100 + HOSTILE.index("quoted part")
     citation = Citation(1, "evil<b>.txt", at, at + 11, "quoted part")
-    return Answer("It is quoted [1].", False, [citation], [p1, p2], 1.0, query="what is quoted?")
+    return Answer("It is quoted [1].", False, [citation], [p1, p2], 1.0, query="what is quoted?",
+                  verification=["words+model"], removed=["An unverified sentence."], confidence=0.87)
 
 
 def test_sources_show_only_cited_passages_escaped_and_highlighted():
@@ -48,7 +49,17 @@ def test_article_that_no_longer_matches_is_not_used_as_context():
 def test_answer_markers_become_chips_pointing_at_this_turns_sources():
     html = answer_html(hostile_answer(), 3)
     assert "<a class='cite' href='#src-3-1'>[1]</a>" in html
-    assert "100% grounded" in html and "Searched: what is quoted?" in html
+    assert "Searched: what is quoted?" in html
+    # What was verified and how, in words (rendered inert: punctuation as entities).
+    text = html_text(html)
+    assert "✔ 1 sentence verified: 1 found by its words and confirmed by the model" in text
+    assert "1 unverified sentence removed" in text and "confidence 87%" in text
+
+
+def html_text(html: str) -> str:
+    import html as html_module
+
+    return html_module.unescape(html)
 
 
 @pytest.mark.parametrize(
@@ -73,6 +84,24 @@ def test_refusal_is_shown_as_a_refusal_not_an_error():
     assert "No answer" in answer_html(refusal, 1) and "class='refusal'" in answer_html(refusal, 1)
     assert "question was refused" in sources_html(refusal, 1, "capital of France")
     assert "error" not in answer_html(refusal, 1)
+    why = Answer("The documents do not say.", True, query="q", reason="the model found no answer")
+    assert "why: the model found no answer" in html_text(answer_html(why, 1))
+
+
+def test_every_glyph_of_the_page_is_in_an_installed_font():
+    """Chromium draws a glyph no installed font has as an empty box (🛈 did, with Debian's fonts)."""
+    import subprocess
+
+    answer = hostile_answer()
+    refusal = Answer("The documents do not say.", True, query="q", reason="r")
+    page = answer_html(answer, 1) + answer_html(refusal, 2) + sources_html(answer, 1, "q") + streaming_html("x")
+    from rag.ui import ERROR_MARK
+    page += ERROR_MARK
+    glyphs = sorted({c for c in html_text(page) if ord(c) > 127})
+    assert glyphs, "the page uses some non-ASCII glyphs"
+    missing = [c for c in glyphs
+               if not subprocess.run(["fc-list", f":charset={ord(c):x}", "family"], capture_output=True, text=True).stdout.strip()]
+    assert missing == [], f"no installed font draws {missing}"
 
 
 def test_safe_name_keeps_files_inside_the_uploads_folder():

@@ -1,0 +1,130 @@
+"""Honest answers: each case found by trying the page and the API (issue 12), with fakes.
+
+Each test failed before the change it covers: restating passed the check, a causal
+claim was "100% grounded" on word overlap, a negation anywhere in the window vouched
+for any negated claim, one remark turned an answer into a refusal, failed sentences
+stayed in the text, and a change of topic was searched with the old question.
+"""
+
+from rag.cite import REFUSAL, check
+from rag.decide import Model, Signals, decide
+from rag.pipeline import RAG, depends_on_conversation, search_query
+from rag.trust import new_share
+from rag.types import Passage
+
+from fakes import FakeGenerator
+
+MUSEUM = "The museum opens on weekdays, not on holidays."
+HOUTHI = "A Houthi official promised safe passage for Russian and Chinese ships transiting through the Red Sea."
+
+
+def passage(n: int, text: str) -> Passage:
+    return Passage(n, f"c{n}", "a.txt", 0, len(text), text)
+
+
+def test_an_answer_that_restates_the_question_is_not_supported():
+    question = "Which Houthi official promised safe passage for Russian and Chinese ships in the Red Sea?"
+    restated = "The Houthi official promised safe passage for Russian and Chinese ships transiting through the Red Sea [1]."
+    result = check(restated, [passage(1, HOUTHI)], question=question)
+    assert result.refused and result.citations == []
+    # The same sentence is supported when it adds what was asked.
+    named = "Mohammed al-Bukhaiti promised safe passage for Russian and Chinese ships [1]."
+    assert not check(named, [passage(1, "Mohammed al-Bukhaiti promised safe passage for Russian and Chinese ships.")],
+                     question=question).refused
+
+
+def test_a_negated_claim_needs_the_same_words_negated():
+    assert check("The museum does not open on weekdays [1].", [passage(1, MUSEUM)]).refused
+    assert not check("The museum does not open on holidays [1].", [passage(1, MUSEUM)]).refused
+    # ... and a plain claim may not be one the passage negates.
+    assert check("The museum opens on holidays [1].", [passage(1, MUSEUM)]).refused
+    assert not check("The museum opens on weekdays [1].", [passage(1, MUSEUM)]).refused
+
+
+def test_a_remark_about_the_passages_does_not_refuse_the_whole_answer():
+    text = "Colin Clarke is director of research at the Soufan Group."
+    raw = "Colin Clarke is director of research at the Soufan Group [1]. His age is not mentioned in the passages."
+    result = check(raw, [passage(1, text)], question="Who is Colin Clarke?")
+    assert not result.refused
+    assert result.text == "Colin Clarke is director of research at the Soufan Group [1]."
+    assert result.removed == ["His age is not mentioned in the passages."]
+
+
+def test_a_sentence_that_fails_is_removed_whole_and_the_rest_keeps_its_words():
+    raw = "Russia supplied drones to the militias in 2023 [1]. Bananas grow on tall purple trees [1]."
+    result = check(raw, [passage(1, "Russia supplied drones to the militias in 2023.")])
+    assert result.text == "Russia supplied drones to the militias in 2023 [1]."
+    assert result.removed == ["Bananas grow on tall purple trees."]
+    assert result.grounding == 0.5
+
+
+CAUSE_SOURCE = ("Russia abstained from a UN Security Council resolution condemning the Huthi attacks. "
+                "Moscow has also hosted Huthi representatives.")
+CAUSAL_REPLY = "Russia helped the Houthis because it was abstaining from a UN Security Council resolution [1]."
+
+
+def causal_rag(settings, embedder, yes):
+    docs = settings.docs_dir
+    for old in docs.iterdir():
+        old.unlink()
+    (docs / "un.txt").write_text(CAUSE_SOURCE + "\n")
+    return RAG(settings, embedder=embedder, generator=FakeGenerator(CAUSAL_REPLY, yes=yes), progress=False)
+
+
+def test_a_causal_claim_is_not_vouched_for_by_word_overlap(settings, embedder):
+    # Every word of the claim is in the passage; the "because" is not. The model says no: refused.
+    answer = causal_rag(settings, embedder, yes=0.1).ask("Why would Russia help the Houthis?")
+    assert answer.refused and answer.text == REFUSAL
+    assert "because" in answer.raw_text
+
+
+def test_a_causal_claim_the_model_confirms_is_kept_and_says_how(settings, embedder):
+    answer = causal_rag(settings, embedder, yes=0.95).ask("Why would Russia help the Houthis?")
+    assert not answer.refused
+    assert answer.verification == ["words+model"]
+    assert answer.confidence is not None and answer.reason.startswith("supported")
+
+
+def test_without_a_second_look_negated_and_causal_claims_are_not_kept(settings, embedder):
+    rag = causal_rag(settings, embedder, yes=0.95)
+    rag.settings = rag.settings.model_copy(update={"second_look": False})
+    assert rag.ask("Why would Russia help the Houthis?").refused
+
+
+def test_a_refusal_gets_a_second_chance_with_the_best_passages_named(settings, embedder):
+    def reply(messages):
+        question = messages[-1]["content"].rsplit("Question:", 1)[1]
+        if "most likely to answer" not in question:
+            return "The documents do not say."
+        n = int(question.split("[", 1)[1].split("]", 1)[0])
+        text = messages[-1]["content"].split(f"[{n}] ", 1)[1].split("\n\n")[0]
+        return text.split(". ")[0].rstrip(".") + f" [{n}]."
+
+    generator = FakeGenerator(reply)
+    answer = RAG(settings, embedder=embedder, generator=generator, progress=False).ask("Who is Colin Clarke?")
+    assert len(generator.prompts) == 2 and "most likely to answer" in generator.prompts[1][-1]["content"]
+    assert not answer.refused and answer.citations
+    assert answer.raw_text != "The documents do not say."  # the second answer is the one checked and shown
+
+
+def test_the_decision_refuses_below_its_threshold_and_says_why():
+    model = Model(weights=(3.0, 3.0, 2.0, 1.0), bias=-4.0, threshold=0.5)
+    sure = decide(Signals(answerable=0.95, entailment=0.9, new_share=0.6, support=1.0), model)
+    doubtful = decide(Signals(answerable=0.05, entailment=0.2, new_share=0.1, support=0.7), model)
+    assert sure.answer and sure.probability > 0.5 and sure.reason.startswith("supported")
+    assert not doubtful.answer and "weakest signal" in doubtful.reason
+    assert decide(Signals(answerable=0.95, entailment=0.9, new_share=0.6, support=1.0), model, threshold=0.9999).answer is False
+
+
+def test_new_share_counts_only_words_the_question_lacks():
+    assert new_share("The capital of France is Paris.", "What is the capital of France?") == 1 / 3
+    assert new_share("", "Anything?") == 0.0
+
+
+def test_a_change_of_topic_is_searched_alone():
+    history = [{"role": "user", "content": "Why would Russia help the Houthis?"},
+               {"role": "assistant", "content": "It says so [1]."}]
+    assert search_query("What is the capital of France?", history) == "What is the capital of France?"
+    assert search_query("And who leads them?", history) == "Why would Russia help the Houthis? And who leads them?"
+    assert depends_on_conversation("Which other country abstained along with Russia?")
+    assert not depends_on_conversation("Who is Colin Clarke?")
