@@ -1,94 +1,113 @@
 """Fit the refusal decision (rag/decision.json) on evaluation rows, with cross-validation.
 
-Run `rag eval --calibrate`: the evaluation runs with every checked answer kept
+Run `rag eval calibrate`: the evaluation runs with every checked answer kept
 (threshold 0), each row carrying the decision's signals; then
 
-- the label is whether keeping that answer is right: an answerable question
-  answered correctly (accepted), against a wrong answer or an answer to an
-  unanswerable question;
-- a logistic model over `rag.decide.FEATURES` is fitted in K folds, so every row
-  gets a probability from a model that never saw it;
+- the label is whether the documents answer the question (the QA item is
+  answerable): refusing is for questions the documents are silent on, not for
+  answers the model got partly wrong;
+- for each candidate set of signals, a logistic model is fitted in K folds
+  (repeated with several shuffles), so every row gets a probability from models
+  that never saw it;
 - the threshold is the one that, on those held-out probabilities, keeps the most
-  right answers minus wrong ones (`WRONG_COST` each);
-- the weights written are fitted on all rows; the threshold is the held-out one.
+  answerable questions minus `UNANSWERABLE_COST` for each unanswerable one kept
+  (a confident answer to a question the documents cannot answer is worse than a
+  refusal);
+- the signal set with the best held-out value wins; its weights are refitted on
+  all rows, its threshold is the held-out one.
 """
-
 from __future__ import annotations
 
 import json
+from itertools import combinations
 from pathlib import Path
 
 from .decide import FEATURES, Model, Signals
 
 FOLDS = 5
-WRONG_COST = 1.0  # a kept wrong answer costs as much as a kept right answer gains
+REPEATS = 5  # shuffles of the folds, averaged: 100-odd rows give noisy single splits
+UNANSWERABLE_COST = 2.0  # keeping an answer to an unanswerable question costs two kept answerable ones
 REGULARIZATION = 1.0  # inverse strength (scikit-learn's C): few rows, so keep the weights small
 
 
-def training_rows(rows: list[dict]) -> tuple[list[list[float]], list[int]]:
-    """(features, labels) of the rows whose answer reached the decision."""
-    features, labels = [], []
-    for row in rows:
-        if not row.get("signals"):
-            continue  # refused before any decision: nothing to learn from
-        features.append(Signals(**row["signals"]).vector())
-        labels.append(int(row["answerable"] and bool(row.get("accept"))))
-    return features, labels
+def training_rows(rows: list[dict]) -> tuple[list[dict], list[int]]:
+    """(signals, labels) of the rows whose answer reached the decision; label 1: answerable."""
+    kept = [row for row in rows if row.get("signals")]  # refused before any decision: nothing to learn
+    return [row["signals"] for row in kept], [int(row["answerable"]) for row in kept]
 
 
-def _fit(features, labels):
+def _matrix(signals: list[dict], features: tuple[str, ...]) -> list[list[float]]:
+    return [Signals(**s).vector(features) for s in signals]
+
+
+def _fit(x, labels):
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=REGULARIZATION).fit(features, labels)
+    return LogisticRegression(C=REGULARIZATION).fit(x, labels)
 
 
-def held_out_probabilities(features, labels, folds: int = FOLDS) -> list[float]:
+def held_out_probabilities(x, labels) -> list[float]:
+    """Each row's probability from models fitted without it (K folds, averaged over shuffles)."""
     from sklearn.model_selection import StratifiedKFold
 
+    folds = min(FOLDS, labels.count(0), labels.count(1))
     probabilities = [0.0] * len(labels)
-    splitter = StratifiedKFold(n_splits=min(folds, min(labels.count(0), labels.count(1))), shuffle=True, random_state=0)
-    for train, test in splitter.split(features, labels):
-        model = _fit([features[i] for i in train], [labels[i] for i in train])
-        for i, p in zip(test, model.predict_proba([features[i] for i in test])[:, 1]):
-            probabilities[i] = float(p)
+    for seed in range(REPEATS):
+        for train, test in StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(x, labels):
+            model = _fit([x[i] for i in train], [labels[i] for i in train])
+            for i, p in zip(test, model.predict_proba([x[i] for i in test])[:, 1]):
+                probabilities[i] += float(p) / REPEATS
     return probabilities
 
 
+def utility(probabilities: list[float], labels: list[int], threshold: float) -> float:
+    kept = [label for p, label in zip(probabilities, labels) if p >= threshold]
+    return sum(kept) - UNANSWERABLE_COST * (len(kept) - sum(kept))
+
+
 def best_threshold(probabilities: list[float], labels: list[int]) -> tuple[float, float]:
-    """(threshold, utility): keep answers at or above it; utility = right kept - WRONG_COST * wrong kept."""
-    candidates = sorted({0.0, *probabilities})
-    scored = []
-    for t in candidates:
-        kept = [label for p, label in zip(probabilities, labels) if p >= t]
-        scored.append((sum(kept) - WRONG_COST * (len(kept) - sum(kept)), -t))
-    utility, negative_t = max(scored)
-    return -negative_t, utility
+    """(threshold, utility) with the best utility; of equal ones the lowest threshold (refuse less)."""
+    scored = [(utility(probabilities, labels, t), -t) for t in sorted({0.0, *probabilities})]
+    value, negative_t = max(scored)
+    return -negative_t, value
+
+
+def candidate_feature_sets() -> list[tuple[str, ...]]:
+    return [subset for size in range(1, len(FEATURES) + 1) for subset in combinations(FEATURES, size)]
 
 
 def calibrate(rows: list[dict]) -> dict:
     """The decision record for decision.json, with what cross-validation measured."""
-    features, labels = training_rows(rows)
+    signals, labels = training_rows(rows)
     if len(set(labels)) < 2:
-        raise ValueError("calibration needs both right and wrong kept answers")
-    held_out = held_out_probabilities(features, labels)
-    threshold, utility = best_threshold(held_out, labels)
+        raise ValueError("calibration needs kept answers to both answerable and unanswerable questions")
+    tried = []
+    for features in candidate_feature_sets():
+        held_out = held_out_probabilities(_matrix(signals, features), labels)
+        threshold, value = best_threshold(held_out, labels)
+        tried.append((value, -len(features), features, threshold, held_out))
+    value, _, features, threshold, held_out = max(tried, key=lambda t: (t[0], t[1]))
     kept = [label for p, label in zip(held_out, labels) if p >= threshold]
-    model = _fit(features, labels)
+    model = _fit(_matrix(signals, features), labels)
     return {
-        "_comment": "Refusal decision fitted by `rag eval --calibrate` (rag/calibrate.py); the threshold is chosen "
-        "on held-out probabilities.",
-        "weights": dict(zip(FEATURES, (round(float(w), 4) for w in model.coef_[0]))),
+        "_comment": "Refusal decision fitted by `rag eval calibrate` (rag/calibrate.py); features and threshold "
+        "chosen on held-out probabilities.",
+        "features": list(features),
+        "weights": dict(zip(features, (round(float(w), 4) for w in model.coef_[0]))),
         "bias": round(float(model.intercept_[0]), 4),
         "threshold": round(threshold, 4),
         "cross_validation": {
-            "folds": FOLDS, "rows": len(labels), "right": sum(labels),
-            "kept_right": sum(kept), "kept_wrong": len(kept) - sum(kept), "utility": utility,
+            "folds": FOLDS, "repeats": REPEATS, "unanswerable_cost": UNANSWERABLE_COST, "rows": len(labels),
+            "answerable": sum(labels), "kept_answerable": sum(kept), "kept_unanswerable": len(kept) - sum(kept),
+            "utility": value,
+            "feature_sets": {"+".join(f): v for v, _, f, _, _ in sorted(tried, key=lambda t: -t[0])},
         },
     }
 
 
 def model_of(record: dict) -> Model:
-    return Model(tuple(record["weights"][name] for name in FEATURES), record["bias"], record["threshold"])
+    features = tuple(record["features"])
+    return Model(features, tuple(record["weights"][name] for name in features), record["bias"], record["threshold"])
 
 
 def write_decision(record: dict, path: Path) -> Path:

@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="answer a question with checked citations")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    ask.add_argument("--verbose", action="store_true", help="also log what happens on the way (stderr)")
     ask.set_defaults(run=cmd_ask)
 
     index = sub.add_parser("index", help="build or update the index of a documents folder")
@@ -228,8 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING, format="%(message)s")
     try:
         return args.run(args)
     except RagError as error:

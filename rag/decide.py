@@ -11,9 +11,10 @@ signal among others, not the decision:
   (restating the question adds nothing);
 - `support`: the lowest word-overlap support of the kept sentences (1.0: verbatim).
 
-A logistic model over them gives the probability that the answer is supported;
-below `threshold` the answer is refused. Its weights are fitted on eval/qa.jsonl
-with cross-validation (`rag eval --calibrate`) and shipped in decision.json.
+A logistic model over the signals that earn their place gives the probability
+that the documents answer the question; below `threshold` the answer is refused.
+The signals, weights and threshold are chosen on eval/qa.jsonl with
+cross-validation (`rag eval calibrate`, rag/calibrate.py) and shipped in decision.json.
 
     >>> decide(Signals(answerable=0.9, entailment=0.8, new_share=0.5, support=1.0))
     Decision(answer=True, probability=0.93, reason='supported: ...')
@@ -38,8 +39,8 @@ class Signals:
     new_share: float = 0.0
     support: float = 0.0
 
-    def vector(self) -> list[float]:
-        return [NEUTRAL if v is None else float(v) for v in (getattr(self, name) for name in FEATURES)]
+    def vector(self, features: tuple[str, ...] = FEATURES) -> list[float]:
+        return [NEUTRAL if v is None else float(v) for v in (getattr(self, name) for name in features)]
 
 
 @dataclass(frozen=True)
@@ -52,28 +53,30 @@ class Decision:
 
 @dataclass(frozen=True)
 class Model:
-    """Logistic weights over FEATURES, and the probability below which the answer is refused."""
+    """Logistic weights over some FEATURES, and the probability below which the answer is refused."""
 
+    features: tuple[str, ...]
     weights: tuple[float, ...]
     bias: float
     threshold: float
 
     def probability(self, signals: Signals) -> float:
-        z = self.bias + sum(w * x for w, x in zip(self.weights, signals.vector()))
+        z = self.bias + sum(w * x for w, x in zip(self.weights, signals.vector(self.features)))
         return 1.0 / (1.0 + math.exp(-z))
 
 
 @lru_cache(maxsize=1)
 def shipped_model() -> Model:
-    record = json.loads(resources.files("rag").joinpath("decision.json").read_text(encoding="utf-8"))
-    return Model(tuple(record["weights"][name] for name in FEATURES), record["bias"], record["threshold"])
+    from .calibrate import model_of
+
+    return model_of(json.loads(resources.files("rag").joinpath("decision.json").read_text(encoding="utf-8")))
 
 
 def decide(signals: Signals, model: Model | None = None, threshold: float | None = None) -> Decision:
     model = model or shipped_model()
     limit = model.threshold if threshold is None else threshold
     probability = model.probability(signals)
-    weakest = min(FEATURES, key=lambda name: _contribution(model, signals, name))
+    weakest = min(model.features, key=lambda name: _contribution(model, signals, name))
     if probability >= limit:
         reason = f"supported: {probability:.0%} (≥ {limit:.0%})"
     else:
@@ -82,8 +85,8 @@ def decide(signals: Signals, model: Model | None = None, threshold: float | None
 
 
 def _contribution(model: Model, signals: Signals, name: str) -> float:
-    i = FEATURES.index(name)
-    return model.weights[i] * signals.vector()[i]
+    i = model.features.index(name)
+    return model.weights[i] * signals.vector(model.features)[i]
 
 
 def _describe(name: str) -> str:

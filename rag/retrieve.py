@@ -8,6 +8,8 @@ store, so both retrievers always see the same chunks.
 
 from __future__ import annotations
 
+import logging
+
 import threading
 
 from .embed import Embedder
@@ -32,6 +34,8 @@ class BM25Index:
 
     def __init__(self, chunks: list[Chunk]):
         import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG, which floods `rag ask`'s stderr
 
         self.chunks = chunks
         self._bm25 = bm25s.BM25()

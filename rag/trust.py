@@ -1,21 +1,24 @@
 """From the model's raw answer to the answer shown: check, confirm, second chance, decide.
 
-1. Each sentence is checked against the passages (`rag.cite`); the model then
-   confirms each kept sentence against its cited passage (`rag.second_look`).
-   A sentence that negates or gives a cause is kept only if the model confirms it.
-2. An answer with nothing left (the model refused, or no sentence held) gets a
-   second chance: the question again, the retrieved passages named, "copy the
-   sentence that answers". It is kept only if it passes the same checks.
-3. The calibrated decision (`rag.decide`) weighs the signals and may still refuse.
+1. Each sentence is checked against the passages (`rag.cite`). A sentence that
+   negates or gives a cause is kept only if the model, asked (`rag.second_look`),
+   confirms its cited passage states it.
+2. The model is asked whether the passages state the answer at all.
+3. An answer with nothing left (the model refused, or no sentence held) gets a
+   second chance, when the decision could still take an answer: the question
+   again, the retrieved passages named, "copy the sentence that answers". It is
+   kept only if it passes the same checks.
+4. The calibrated decision (`rag.decide`) weighs the signals and may still refuse.
 
-With `second_look` off (or a backend that gives no probabilities) only the
-word-overlap check runs, and the decision falls back to it.
+With `second_look` off only the word-overlap check runs: negated and causal
+sentences are then never kept, and nothing else is decided.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from .cite import REFUSAL, Checked, SentenceCheck, assemble, check_sentences, is_refusal
 from .decide import Decision, Signals, decide
@@ -52,51 +55,63 @@ class Verifier:
         self.look = SecondLook(generator, prompt_passages, settings.prompts_dir)
 
     def verify(self, raw: str) -> Verdict:
-        checked, used, second = self._checked(raw), raw, False
-        if checked.refused and self.settings.second_look and self.ranked:
+        checked = self._checked(raw)
+        if not self.settings.second_look:
+            if checked.refused:
+                return Verdict(checked, raw, Decision(False, None, _refusal_reason(raw)))
+            return Verdict(checked, raw, Decision(True, None, "every kept sentence is in its cited passage (no second look)"))
+        used, second = raw, False
+        if checked.refused and self.ranked and self._could_answer():
             retry = "".join(self.generator.stream(
                 self.look.second_chance_messages(self.question, self.history, self.ranked), self.settings.max_tokens))
             retried = self._checked(retry)
             if not retried.refused:
                 checked, used, second = retried, retry, True
         if checked.refused:
-            reason = "the model found no answer" if is_refusal(used) else "no sentence of the answer is in the passages"
-            return Verdict(checked, used, Decision(False, None, reason), second)
-        decision = self._decide(checked)
+            return Verdict(checked, used, Decision(False, None, _refusal_reason(used)), second)
+        decision = decide(self._signals(checked), threshold=self.settings.refusal_threshold)
         if not decision.answer:
             checked = Checked(REFUSAL, refused=True, removed=[s.claim for s in checked.sentences],
                               sentences=checked.sentences)
         return Verdict(checked, used, decision, second)
+
+    @cached_property
+    def answerable(self) -> float | None:
+        """The model's P(yes) that the passages state the answer (asked once per question)."""
+        return self.look.answerability(self.question)
+
+    def _could_answer(self) -> bool:
+        """Would the decision take even a fully supported answer? If not, a second chance is wasted."""
+        best_case = Signals(answerable=self.answerable, entailment=1.0, new_share=1.0, support=1.0)
+        return decide(best_case, threshold=self.settings.refusal_threshold).answer
 
     def _checked(self, raw: str) -> Checked:
         if is_refusal(raw):
             return Checked(REFUSAL, refused=True)
         sentences = check_sentences(raw, self.prompt_passages, self.settings.support_threshold, self.question,
                                     self.candidates)
-        if self.settings.second_look:
-            sentences = [self._confirm(s) if s.supported else s for s in sentences]
-        else:  # no model to vouch for negations and causes: overlap alone may not keep them
-            sentences = [replace(s, citations=[], how="unconfirmed") if s.needs_model else s for s in sentences]
-        return assemble(sentences)
+        return assemble([self._confirm(s) if s.supported and s.needs_model else s for s in sentences])
 
     def _confirm(self, sentence: SentenceCheck) -> SentenceCheck:
-        p = self.look.entailment(sentence.citations[0].n, sentence.claim)
-        if sentence.needs_model and (p is None or p < CONFIRM_MIN):
+        """Word overlap does not vouch for a negation or a cause: the model must say yes."""
+        p = self.look.entailment(sentence.citations[0].n, sentence.claim) if self.settings.second_look else None
+        if p is None or p < CONFIRM_MIN:
             return replace(sentence, citations=[], how="unconfirmed", entailment=p)
         return replace(sentence, entailment=p)
 
-    def _decide(self, checked: Checked) -> Decision:
+    def _signals(self, checked: Checked) -> Signals:
         kept = [s for s in checked.sentences if s.supported]
-        if not self.settings.second_look:
-            return Decision(True, None, "every kept sentence is in its cited passage (no second look)")
         entailments = [s.entailment for s in kept if s.entailment is not None]
-        signals = Signals(
-            answerable=self.look.answerability(self.question),
+        return Signals(
+            answerable=self.answerable,
             entailment=min(entailments) if entailments else None,
             new_share=new_share(" ".join(s.claim for s in kept), self.question),
             support=min(s.score for s in kept),
         )
-        return decide(signals, threshold=self.settings.refusal_threshold)
+
+
+def _refusal_reason(raw: str) -> str:
+    return "the model found no answer" if is_refusal(raw) else "no sentence of the answer is in the passages"
 
 
 def new_share(answer: str, question: str) -> float:

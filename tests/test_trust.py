@@ -7,7 +7,7 @@ stayed in the text, and a change of topic was searched with the old question.
 """
 
 from rag.cite import REFUSAL, check
-from rag.decide import Model, Signals, decide
+from rag.decide import FEATURES, Model, Signals, decide
 from rag.pipeline import RAG, depends_on_conversation, search_query
 from rag.trust import new_share
 from rag.types import Passage
@@ -108,7 +108,7 @@ def test_a_refusal_gets_a_second_chance_with_the_best_passages_named(settings, e
 
 
 def test_the_decision_refuses_below_its_threshold_and_says_why():
-    model = Model(weights=(3.0, 3.0, 2.0, 1.0), bias=-4.0, threshold=0.5)
+    model = Model(features=FEATURES, weights=(3.0, 3.0, 2.0, 1.0), bias=-4.0, threshold=0.5)
     sure = decide(Signals(answerable=0.95, entailment=0.9, new_share=0.6, support=1.0), model)
     doubtful = decide(Signals(answerable=0.05, entailment=0.2, new_share=0.1, support=0.7), model)
     assert sure.answer and sure.probability > 0.5 and sure.reason.startswith("supported")
