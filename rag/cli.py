@@ -38,6 +38,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_ask(args) -> int:
     from .pipeline import RAG, validate_question
+    from .render import verification_summary
 
     settings = _settings(args)
     validate_question(args.question, settings.max_question_chars)  # before anything loads
@@ -51,7 +52,9 @@ def cmd_ask(args) -> int:
         print("\nSources:")
         for c in answer.citations:
             print(f"  [{c.n}] {c.source} chars {c.start}-{c.end}: \"{_short(c.quote)}\"")
-    print(f"\n(grounding {answer.grounding:.0%}, {answer.timings['total_ms'] / 1000:.1f} s)", file=sys.stderr)
+    seconds = f"{answer.timings['total_ms'] / 1000:.1f} s"
+    how = f"refused: {answer.reason}" if answer.refused else verification_summary(answer)
+    print(f"\n({how}; {seconds})", file=sys.stderr)
     return 0
 
 

@@ -41,7 +41,8 @@ def test_who_is_colin_clarke(real_rag):
     assert_citations_exact(answer)
     assert "Soufan" in answer.text + " ".join(c.quote for c in answer.citations)
     assert 0 < answer.grounding <= 1
-    assert answer.timings["prompt_tokens"] + real_rag.settings.max_tokens <= real_rag.settings.n_ctx
+    assert answer.answer_mode == "library"  # the seeds fit: the whole library is in the prompt
+    assert answer.timings["prompt_tokens"] + real_rag.settings.max_tokens <= real_rag.generator.n_ctx
 
 
 def test_question_outside_the_documents_is_refused(real_rag):
@@ -93,3 +94,9 @@ def test_cli_prints_answer_then_numbered_sources(real_rag):
     result = cli("ask", "Who is Colin Clarke?", "--index-dir", str(s.index_dir), "--model-cache-dir", str(s.model_cache_dir))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Sources:" in result.stdout and "000_65cd94371b4e6bf0.txt chars" in result.stdout
+    # The answer and its sources on stdout, nothing else; no progress bars for quick work on stderr.
+    answer, sources = result.stdout.split("\nSources:\n")
+    assert answer.strip() and "\n" not in answer.strip()
+    assert all(line.startswith("  [") for line in sources.strip().splitlines())
+    assert "Loading weights" not in result.stderr and "Building index" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2, result.stderr
