@@ -76,8 +76,8 @@ def candidate_feature_sets() -> list[tuple[str, ...]]:
     return [subset for size in range(1, len(FEATURES) + 1) for subset in combinations(FEATURES, size)]
 
 
-def calibrate(rows: list[dict]) -> dict:
-    """The decision record for decision.json, with what cross-validation measured."""
+def calibrate(rows: list[dict], model: str) -> dict:
+    """The decision record for decision.json (for the LLM `model`), with what cross-validation measured."""
     signals, labels = training_rows(rows)
     if len(set(labels)) < 2:
         raise ValueError("calibration needs kept answers to both answerable and unanswerable questions")
@@ -92,6 +92,7 @@ def calibrate(rows: list[dict]) -> dict:
     return {
         "_comment": "Refusal decision fitted by `rag eval calibrate` (rag/calibrate.py); features and threshold "
         "chosen on held-out probabilities.",
+        "model": model,  # the probabilities of another model are not on this scale
         "features": list(features),
         "weights": dict(zip(features, (round(float(w), 4) for w in model.coef_[0]))),
         "bias": round(float(model.intercept_[0]), 4),
@@ -107,7 +108,8 @@ def calibrate(rows: list[dict]) -> dict:
 
 def model_of(record: dict) -> Model:
     features = tuple(record["features"])
-    return Model(features, tuple(record["weights"][name] for name in features), record["bias"], record["threshold"])
+    return Model(features, tuple(record["weights"][name] for name in features), record["bias"], record["threshold"],
+                 record["model"])
 
 
 def write_decision(record: dict, path: Path) -> Path:

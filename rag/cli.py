@@ -160,7 +160,7 @@ def _calibrate(settings: Settings, qa_path: Path, limit: int | None, out: Path) 
 
     keep_all = settings.model_copy(update={"refusal_threshold": 0.0})
     report = run_eval(keep_all, qa_path, limit)
-    record = calibrate(report["rows"])
+    record = calibrate(report["rows"], settings.model)
     out.mkdir(parents=True, exist_ok=True)
     (out / "calibration_rows.json").write_text(json.dumps(report["rows"], indent=1, ensure_ascii=False))
     path = write_decision(record, Path(__file__).resolve().parent / "decision.json")

@@ -14,7 +14,9 @@ signal among others, not the decision:
 A logistic model over the signals that earn their place gives the probability
 that the documents answer the question; below `threshold` the answer is refused.
 The signals, weights and threshold are chosen on eval/qa.jsonl with
-cross-validation (`rag eval calibrate`, rag/calibrate.py) and shipped in decision.json.
+cross-validation (`rag eval calibrate`, rag/calibrate.py) and shipped in decision.json,
+for the one LLM they were fitted on; another model's probabilities are on another
+scale, so with it only the checks decide (recalibrate to give it a decision).
 
     >>> decide(Signals(answerable=0.9, entailment=0.8, new_share=0.5, support=1.0))
     Decision(answer=True, probability=0.93, reason='supported: ...')
@@ -59,6 +61,7 @@ class Model:
     weights: tuple[float, ...]
     bias: float
     threshold: float
+    llm: str = ""  # the model whose probabilities it was fitted on
 
     def probability(self, signals: Signals) -> float:
         z = self.bias + sum(w * x for w, x in zip(self.weights, signals.vector(self.features)))
@@ -70,6 +73,12 @@ def shipped_model() -> Model:
     from .calibrate import model_of
 
     return model_of(json.loads(resources.files("rag").joinpath("decision.json").read_text(encoding="utf-8")))
+
+
+def calibrated_for(llm: str) -> Model | None:
+    """The shipped decision when it was fitted on `llm`'s probabilities, else None."""
+    model = shipped_model()
+    return model if model.llm == llm else None
 
 
 def decide(signals: Signals, model: Model | None = None, threshold: float | None = None) -> Decision:

@@ -17,11 +17,11 @@ sentences are then never kept, and nothing else is decided.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 
 from .cite import REFUSAL, Checked, SentenceCheck, assemble, check_sentences, is_refusal
-from .decide import Decision, Signals, decide
+from .decide import Decision, Model, Signals, calibrated_for, decide
 from .second_look import SecondLook
 from .settings import Settings
 from .text import content_words
@@ -69,7 +69,7 @@ class Verifier:
                 checked, used, second = retried, retry, True
         if checked.refused:
             return Verdict(checked, used, Decision(False, None, _refusal_reason(used)), second)
-        decision = decide(self._signals(checked), threshold=self.settings.refusal_threshold)
+        decision = self._decide(self._signals(checked))
         if not decision.answer:
             checked = Checked(REFUSAL, refused=True, removed=[s.claim for s in checked.sentences],
                               sentences=checked.sentences)
@@ -82,8 +82,20 @@ class Verifier:
 
     def _could_answer(self) -> bool:
         """Would the decision take even a fully supported answer? If not, a second chance is wasted."""
+        if self._model is None:
+            return True
         best_case = Signals(answerable=self.answerable, entailment=1.0, new_share=1.0, support=1.0)
-        return decide(best_case, threshold=self.settings.refusal_threshold).answer
+        return self._decide(best_case).answer
+
+    @cached_property
+    def _model(self) -> Model | None:
+        return calibrated_for(self.settings.model)
+
+    def _decide(self, signals: Signals) -> Decision:
+        if self._model is None:  # nothing calibrated for this model: the checks alone decide
+            return Decision(True, None, f"the checks kept it (no decision calibrated for {self.settings.model})",
+                            asdict(signals))
+        return decide(signals, self._model, threshold=self.settings.refusal_threshold)
 
     def _checked(self, raw: str) -> Checked:
         if is_refusal(raw):

@@ -128,3 +128,18 @@ def test_a_change_of_topic_is_searched_alone():
     assert search_query("And who leads them?", history) == "Why would Russia help the Houthis? And who leads them?"
     assert depends_on_conversation("Which other country abstained along with Russia?")
     assert not depends_on_conversation("Who is Colin Clarke?")
+
+
+def test_a_model_without_a_calibrated_decision_is_decided_by_the_checks(settings, embedder):
+    from rag.decide import calibrated_for
+
+    assert calibrated_for("qwen2.5-coder-1.5b") is not None and calibrated_for("qwen2.5-coder-0.5b") is None
+    reply = "Colin Clarke is director of policy and research at the Soufan Group [1]."
+    other = settings.model_copy(update={"model": "qwen2.5-coder-0.5b"})
+    # A doubtful probe refuses on the calibrated model, but is not on the other model's scale.
+    low = RAG(other, embedder=embedder, generator=FakeGenerator(reply, yes=0.01), progress=False)
+    answer = low.ask("Who is Colin Clarke?")
+    assert not answer.refused and "no decision calibrated" in answer.reason
+    assert answer.signals["answerable"] == 0.01  # still recorded, for `rag eval calibrate`
+    calibrated = RAG(settings, embedder=embedder, generator=FakeGenerator(reply, yes=0.01), progress=False)
+    assert calibrated.ask("Who is Colin Clarke?").refused
