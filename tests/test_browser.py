@@ -45,6 +45,15 @@ class SlowQuotingModel:
     def count_tokens(self, text: str) -> int:
         return len(text.split()) + text.count("\n")
 
+    def context_limit(self) -> int:
+        return self.n_ctx  # the seeds do not fit: answers come from retrieved passages
+
+    def use_context(self, n_ctx: int) -> None:
+        pass
+
+    def yes_probability(self, messages) -> float:
+        return 0.9  # "the passages answer it": the calibrated decision keeps quoted answers
+
     def stream(self, messages, max_tokens):
         with self._count:
             self.active += 1

@@ -90,3 +90,12 @@ def test_new_information_is_what_must_be_in_the_passage():
     assert "New York" in result.citations[0].quote
     wrong = check("According to the article, the group Colin Clarke works for is based in Moscow [1].", [P1, P2], question=question)
     assert wrong.refused
+
+
+def test_an_abbreviation_inside_a_sentence_keeps_the_model_s_words_and_one_marker_at_the_end():
+    # Issue 17: "v. 2.0" was split, and the answer came back as "... License, v [1]. 2.0, is ...".
+    sentence = "The Mozilla Public License, v. 2.0, is stewarded by the Mozilla Foundation."
+    p = Passage(1, "c1", "mpl.txt", 0, len(sentence), sentence)
+    result = check("The Mozilla Public License, v. 2.0, is stewarded by the Mozilla Foundation [1].", [p])
+    assert result.text == "The Mozilla Public License, v. 2.0, is stewarded by the Mozilla Foundation [1]."
+    assert [c.quote for c in result.citations] == [sentence.rstrip(".")]

@@ -97,6 +97,6 @@ def test_cli_prints_answer_then_numbered_sources(real_rag):
     # The answer and its sources on stdout, nothing else; no progress bars for quick work on stderr.
     answer, sources = result.stdout.split("\nSources:\n")
     assert answer.strip() and "\n" not in answer.strip()
-    assert all(line.startswith("  [") for line in sources.strip().splitlines())
+    assert all(line.startswith("  [") for line in sources.rstrip().splitlines()), result.stdout
     assert "Loading weights" not in result.stderr and "Building index" not in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2, result.stderr

@@ -126,6 +126,16 @@ class BudgetCheckingGenerator:
     def count_tokens(self, text: str) -> int:
         return self.tokenizer.count(text)
 
+    def context_limit(self) -> int:
+        return self.n_ctx  # at most 4,096 here: the seeds do not fit, retrieved passages must
+
+    def use_context(self, n_ctx: int) -> None:
+        pass
+
+    def yes_probability(self, messages) -> float | None:
+        self.seen.append(self.tokenizer.prompt_tokens(messages) + 1)  # the yes/no question must fit too
+        return None
+
     def stream(self, messages, max_tokens):
         self.seen.append(self.tokenizer.prompt_tokens(messages) + max_tokens)
         yield "The documents do not say."
