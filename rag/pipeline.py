@@ -25,13 +25,12 @@ from .generate import Generator, make_generator
 from .index import ensure_index, open_store
 from .library_cache import LibraryPlan, plan_library, probe_messages, state_file
 from .store import ChromaStore
-from .prompts import CHAT_OVERHEAD_TOKENS, build_messages, fit_passages
+from .prompts import CHAT_OVERHEAD_TOKENS, PROMPT_MARGIN_TOKENS, build_messages, fit_passages
 from .retrieve import Retriever
 from .settings import Settings
 from .trust import Verifier
 from .types import Answer, Passage
 
-PROMPT_MARGIN_TOKENS = 16  # slack for tokenizer differences between count and call
 CLAIM_CANDIDATES = 3  # library passages most like an uncited sentence, searched for its citation
 
 

@@ -19,6 +19,7 @@ from .types import Passage
 
 PROMPTS_DIR = PROJECT_ROOT / "prompts"
 CHAT_OVERHEAD_TOKENS = 24  # role markers the chat template adds around the messages
+PROMPT_MARGIN_TOKENS = 16  # slack for tokenizer differences between count and call
 MIN_PASSAGE_CHARS = 80
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .prompts import build_messages, load_template, render
+from .prompts import CHAT_OVERHEAD_TOKENS, PROMPT_MARGIN_TOKENS, build_messages, load_template, render
 from .types import Passage
 
 
@@ -30,9 +30,15 @@ class SecondLook:
     def _ask(self, text: str, history: list[dict] | None = None) -> list[dict]:
         return build_messages(self.passages, text, history or [], self.prompts_dir)
 
+    def fits(self, messages: list[dict], max_tokens: int) -> bool:
+        """Does this prompt, and `max_tokens` after it, fit the model's context (as the answer's did)?"""
+        tokens = sum(self.generator.count_tokens(m["content"]) for m in messages) + CHAT_OVERHEAD_TOKENS
+        return tokens + max_tokens + PROMPT_MARGIN_TOKENS <= self.generator.n_ctx
+
     def _probability(self, template: str, **values: str) -> float | None:
         probe = render(load_template(template, self.prompts_dir), **values).strip()
-        return self.generator.yes_probability(self._ask(probe))
+        messages = self._ask(probe)
+        return self.generator.yes_probability(messages) if self.fits(messages, 1) else None
 
     def entailment(self, n: int, claim: str) -> float | None:
         return self._probability("verify_claim", n=str(n), claim=claim)

@@ -61,9 +61,10 @@ class Verifier:
                 return Verdict(checked, raw, Decision(False, None, _refusal_reason(raw)))
             return Verdict(checked, raw, Decision(True, None, "every kept sentence is in its cited passage (no second look)"))
         used, second = raw, False
-        if checked.refused and self.ranked and self._could_answer():
-            retry = "".join(self.generator.stream(
-                self.look.second_chance_messages(self.question, self.history, self.ranked), self.settings.max_tokens))
+        retry_messages = self.look.second_chance_messages(self.question, self.history, self.ranked)
+        if (checked.refused and self.ranked and self.look.fits(retry_messages, self.settings.max_tokens)
+                and self._could_answer()):
+            retry = "".join(self.generator.stream(retry_messages, self.settings.max_tokens))
             retried = self._checked(retry)
             if not retried.refused:
                 checked, used, second = retried, retry, True
