@@ -35,6 +35,7 @@ class LlamaGenerator:
         self.prefix_cache = settings.prefix_cache
         self._llm = None
         self._vocab_llm = None
+        self._prefix: tuple[Path, list[int]] | None = None  # (state file, its prefix tokens)
         self.lock = threading.Lock()  # one call at a time per model
         self._vocab_lock = threading.Lock()
 
@@ -88,8 +89,10 @@ class LlamaGenerator:
     def hold_prefix(self, probes: tuple[list[dict], list[dict]], state_file: Path, progress: bool) -> str:
         from . import llama_state
 
-        first, second = (self.prompt_tokens(p) for p in probes)
-        shared = _common_prefix(first, second)
+        if self._prefix is None or self._prefix[0] != state_file:  # the file's name hashes the prefix
+            first, second = (self.prompt_tokens(p) for p in probes)
+            self._prefix = (state_file, _common_prefix(first, second))
+        shared = self._prefix[1]
         with self.lock:
             return llama_state.hold(self._load(), shared, state_file, progress)
 

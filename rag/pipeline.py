@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from functools import cached_property
+from pathlib import Path
 
 from .cite import REFUSAL
 from .embed import Embedder, SentenceTransformerEmbedder
@@ -99,6 +100,7 @@ class RAG:
         self._store = store
         self._progress = progress
         self._open_lock = threading.Lock()
+        self._held_plan: tuple | None = None  # (plan, probes, state file) of the library last held
 
     @property
     def embedder(self) -> Embedder:
@@ -137,10 +139,16 @@ class RAG:
     def hold_library(self, plan: LibraryPlan) -> str:
         """Have the model's cache hold the library: kept, loaded from the saved state, or read now."""
         self.generator.use_context(plan.n_ctx)
-        probes = probe_messages(plan, self.settings.prompts_dir)
-        model_id = self.generator.model_id() if hasattr(self.generator, "model_id") else "server"
-        path = state_file(self.settings.index_dir, plan, model_id, self.settings.prompts_dir)
+        probes, path = self._library_state(plan)
         return self.generator.hold_prefix(probes, path, self._progress)
+
+    def _library_state(self, plan: LibraryPlan) -> tuple[tuple[list[dict], list[dict]], Path]:
+        """The probe prompts and the state file of `plan`, worked out once (every question asks)."""
+        if self._held_plan is None or self._held_plan[0] is not plan:
+            probes = probe_messages(plan, self.settings.prompts_dir)
+            model_id = self.generator.model_id() if hasattr(self.generator, "model_id") else "server"
+            self._held_plan = (plan, probes, state_file(self.settings.index_dir, plan, model_id, self.settings.prompts_dir))
+        return self._held_plan[1], self._held_plan[2]
 
     def reload_index(self) -> None:
         """Reopen the current index, e.g. after documents were added; BM25 and the library are rebuilt lazily."""

@@ -6,7 +6,7 @@ answer's own prompt, so the model reads only the few tokens after them:
 - `entailment`: P(yes) that passage [n] states a claim ("Does passage [4] state that: ...").
 - `answerability`: P(yes) that the passages state the answer to the question.
 - `second_chance_messages`: the question again, with the retrieved passages named
-  and an instruction to copy the sentence that answers (for answers the model refused).
+  and an instruction to answer in one sentence with its passage number (after a refusal).
 
     >>> look = SecondLook(generator, passages, prompts_dir)
     >>> look.entailment(4, "Clarke directs research at the Soufan Group.")

@@ -6,8 +6,8 @@
 2. The model is asked whether the passages state the answer at all.
 3. An answer with nothing left (the model refused, or no sentence held) gets a
    second chance, when the decision could still take an answer: the question
-   again, the retrieved passages named, "copy the sentence that answers". It is
-   kept only if it passes the same checks.
+   again with the retrieved passages named, answered in one sentence with its
+   passage number. It is kept only if it passes the same checks.
 4. The calibrated decision (`rag.decide`) weighs the signals and may still refuse.
 
 With `second_look` off only the word-overlap check runs: negated and causal
@@ -35,7 +35,6 @@ class Verdict:
     checked: Checked
     raw: str  # the raw answer the verdict is about: the second chance's when that was kept
     decision: Decision
-    second_chance: bool = False
 
     @property
     def verification(self) -> list[str]:
@@ -60,21 +59,26 @@ class Verifier:
             if checked.refused:
                 return Verdict(checked, raw, Decision(False, None, _refusal_reason(raw)))
             return Verdict(checked, raw, Decision(True, None, "every kept sentence is in its cited passage (no second look)"))
-        used, second = raw, False
-        retry_messages = self.look.second_chance_messages(self.question, self.history, self.ranked)
-        if (checked.refused and self.ranked and self.look.fits(retry_messages, self.settings.max_tokens)
-                and self._could_answer()):
-            retry = "".join(self.generator.stream(retry_messages, self.settings.max_tokens))
-            retried = self._checked(retry)
+        used = raw
+        if checked.refused and self.ranked:
+            retry = self._second_chance()
+            retried = self._checked(retry) if retry is not None else checked
             if not retried.refused:
-                checked, used, second = retried, retry, True
+                checked, used = retried, retry
         if checked.refused:
-            return Verdict(checked, used, Decision(False, None, _refusal_reason(used)), second)
+            return Verdict(checked, used, Decision(False, None, _refusal_reason(used)))
         decision = self._decide(self._signals(checked))
         if not decision.answer:
             checked = Checked(REFUSAL, refused=True, removed=[s.claim for s in checked.sentences],
                               sentences=checked.sentences)
-        return Verdict(checked, used, decision, second)
+        return Verdict(checked, used, decision)
+
+    def _second_chance(self) -> str | None:
+        """The model's answer with the retrieved passages named, or None when it would not be used."""
+        messages = self.look.second_chance_messages(self.question, self.history, self.ranked)
+        if not self.look.fits(messages, self.settings.max_tokens) or not self._could_answer():
+            return None
+        return "".join(self.generator.stream(messages, self.settings.max_tokens))
 
     @cached_property
     def answerable(self) -> float | None:
