@@ -42,12 +42,13 @@ def ndcg_at_k(ranked: list[str], relevant: set[str], k: int) -> float:
 
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")  # "Trump's second term" names "Trump"
 _PUNCT = str.maketrans("", "", string.punctuation + "‘’“”—–")
 
 
 def normalize_answer(text: str) -> str:
     """SQuAD-style: lower case, no punctuation, no articles, single spaces."""
-    text = normalize(text).translate(_PUNCT)
+    text = _POSSESSIVE.sub("", normalize(text)).translate(_PUNCT)
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 

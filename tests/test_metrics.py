@@ -50,6 +50,8 @@ def test_answer_matching():
     assert m.accept_match("He works at the Soufan Group [1].", "Soufan Group", []) == 1.0
     assert m.accept_match("In 2014 they took it.", "since 2014", ["2014"]) == 1.0
     assert m.accept_match("In 20145 they took it.", "2014", []) == 0.0  # whole words only
+    assert m.accept_match("Arab states await Donald Trump’s second term [2].", "Donald Trump", []) == 1.0
+    assert m.accept_match("It is Russia's.", "Russia", []) == 1.0
 
 
 def test_refusal_precision_recall():
