@@ -21,6 +21,9 @@ log = logging.getLogger("rag")
 COLLECTION = "chunks"
 ADD_BATCH = 1000
 GET_PAGE = 5000  # chunks fetched per request when listing a collection (for BM25)
+# Ids sent in one `get`: Chroma 1.5.9 binds each id as an SQL variable and fails past
+# SQLite's limit of 32,766 ("too many SQL variables"); a server may cap a request's size too.
+IDS_PAGE = 5000
 
 
 def chroma_client(path: Path):
@@ -153,10 +156,12 @@ class ChromaStore:
                 return sorted(chunks, key=lambda c: (c.source, c.start))
 
     def vectors(self, ids: list[str]) -> dict[str, list[float]]:
-        if not ids:
-            return {}
-        result = self.collection.get(ids=ids, include=["embeddings"])
-        return {i: list(map(float, v)) for i, v in zip(result["ids"], result["embeddings"])}
+        """The stored vectors of those `ids` that are in the collection, fetched IDS_PAGE at a time."""
+        found: dict[str, list[float]] = {}
+        for start in range(0, len(ids), IDS_PAGE):
+            page = self.collection.get(ids=ids[start : start + IDS_PAGE], include=["embeddings"])
+            found.update((i, list(map(float, v))) for i, v in zip(page["ids"], page["embeddings"]))
+        return found
 
 
 def _chunk(chunk_id: str, text: str, meta: dict) -> Chunk:

@@ -337,3 +337,41 @@ def test_r15_the_child_probe_runs_only_when_segment_files_changed(settings, embe
     os.utime(segment_file, ns=(0, 0))  # changed behind our back
     open_store(settings)
     assert len(probes) == 1
+
+
+# ---------------------------------------------------------------- 16: a large library
+
+
+class CountingEmbedder(FakeEmbedder):
+    """The fake embedder, counting the texts it was asked to embed."""
+
+    def __init__(self, dimension: int = 8):
+        super().__init__(dimension)
+        self.texts = 0
+
+    def embed(self, texts, batch_size=64):
+        self.texts += len(texts)
+        return super().embed(texts, batch_size)
+
+
+def test_r16_updating_an_index_past_40000_chunks_keeps_the_unchanged_vectors(tmp_path):
+    # Found by this suite: the update fetched the old vectors of every chunk id in one Chroma
+    # `get`, and past 32,766 ids Chroma 1.5.9 fails with "too many SQL variables".
+    docs = tmp_path / "docs"
+    write_many_documents(docs, files=20, sentences=2050)  # one ~70-character sentence per chunk
+    settings = Settings(docs_dir=docs, index_dir=tmp_path / "index", embedding_model="fake-embedder",
+                        chunk_size=100, chunk_overlap=0, embed_batch_size=4096)
+    embedder = CountingEmbedder()
+    first = build_index(settings, embedder, progress=False)
+    assert first.chunk_count > 40_000
+    before = open_store(settings)
+    sample = [c.id for c in before.chunks()[::997]]
+    old_vectors = before.vectors(sample)
+
+    (docs / "new.txt").write_text("The zebra council met in Narnia on Tuesday.")
+    embedder.texts = 0
+    store = ensure_index(settings, embedder, progress=False)  # what `rag index`, an upload or a start does
+    assert store.count() == first.chunk_count + 1
+    assert embedder.texts == 1  # only the new chunk was embedded: every other vector was kept
+    assert store.vectors(sample) == old_vectors
+    assert store.info.chunk_count == first.chunk_count + 1
