@@ -6,12 +6,13 @@
 
 A sentence ends at
 - . ! ? (and closing quotes or brackets) before whitespace, unless the period closes
-  an abbreviation ("Mr.", "v.", "e.g.", "Jan."), an initial ("J. Smith") or a number
-  label ("No. 5"), or the next word starts in lower case ("approx. two");
+  an abbreviation ("Mr.", "v.", "e.g.", "Jan."), an initial ("J. Smith"), a number
+  label ("No. 5") or a section or list number opening its line ("  4. Conveying
+  Verbatim Copies."), or the next word starts in lower case ("approx. two");
 - Chinese and Japanese 。！？ (no space needed after them);
 - a paragraph break (a blank line), the line before a Markdown block (heading,
-  list item, quote, table row) or after a heading, and a short unpunctuated line
-  (a title) before a line that starts with a capital.
+  list item, quote, table row, code fence) or after a heading or code fence, and a
+  short unpunctuated line (a title) before a line that starts with a capital.
 A single line break inside a paragraph is a hard wrap, not a sentence end, so
 hard-wrapped text keeps its sentences whole. Spans exclude surrounding whitespace.
 """
@@ -23,6 +24,8 @@ import re
 _TERMINAL = re.compile(r"[.!?][\"'”’)\]]*(?=\s)|[。！？][」』”’）]*")
 _BLOCK_START = re.compile(r"[ \t]*(?:#{1,6}\s|[-*+•]\s|\d{1,3}[.)]\s|>|\|)")
 _HEADING = re.compile(r"[ \t]*#{1,6}\s")
+_FENCE = re.compile(r"[ \t]*(?:```|~~~)")  # a code fence line: "```{note}", "```"
+_LINE_NUMBER = re.compile(r"[ \t]*\d{1,3}")  # all a line holds before a period: "  4. Conveying ..."
 # Words that a period follows without ending the sentence.
 ABBREVIATIONS = frozenset(
     """mr mrs ms dr prof sr jr st mt gen col lt capt sgt sen rep gov pres rev hon
@@ -48,6 +51,8 @@ def _ends_sentence(text: str, match: re.Match) -> bool:
     after = text[match.end() :].lstrip()
     if after[:1].islower():
         return False  # "approx. two", "the U.S. and"
+    if _LINE_NUMBER.fullmatch(text, text.rfind("\n", 0, match.start()) + 1, match.start()):
+        return False  # a section or list number: "4. Conveying Verbatim Copies."
     return not _closes_abbreviation(text, match.start())
 
 
@@ -79,8 +84,9 @@ def _line_breaks(text: str) -> list[int]:
         line_start = match.end()
         if not previous.strip() or not following.strip():
             breaks.append(match.start())  # blank line: a paragraph ends
-        elif _BLOCK_START.match(following) or _HEADING.match(previous) or _is_title(previous, following, wrap):
-            breaks.append(match.start())  # a heading, list item, quote or table row starts, or a title ends
+        elif (_BLOCK_START.match(following) or _FENCE.match(following) or _HEADING.match(previous)
+              or _FENCE.match(previous) or _is_title(previous, following, wrap)):
+            breaks.append(match.start())  # a heading, list item, quote, table row or fence starts, or a title ends
     return breaks
 
 
