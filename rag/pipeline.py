@@ -48,7 +48,9 @@ def validate_question(question: object, max_chars: int) -> str:
     return question.strip()
 
 
-def validate_history(history: object) -> list[dict]:
+def validate_history(history: object, max_turns: int, max_chars: int) -> list[dict]:
+    """The history, checked for shape and size before anything is loaded: an oversized turn
+    would otherwise be searched with and tokenized under the model lock, again and again."""
     if history is None:
         return []
     if not isinstance(history, list) or not all(
@@ -56,6 +58,17 @@ def validate_history(history: object) -> list[dict]:
         for t in history
     ):
         raise InvalidQuestionError("history must be a list of {'role': 'user'|'assistant', 'content': str}")
+    if len(history) > max_turns:
+        raise InvalidQuestionError(
+            f"the conversation history has {len(history)} turns; the limit is {max_turns} "
+            "(start a new chat, or set RAG_MAX_HISTORY_TURNS to change it)"
+        )
+    for n, turn in enumerate(history, 1):
+        if len(turn["content"]) > max_chars:
+            raise InvalidQuestionError(
+                f"turn {n} of the conversation history is {len(turn['content'])} characters long; the limit "
+                f"is {max_chars} (set RAG_MAX_HISTORY_CHARS to change it)"
+            )
     return history
 
 
@@ -201,7 +214,7 @@ class RAG:
     ) -> Iterator[str | Answer]:
         """Yield the answer's text pieces as the model writes them, then the checked Answer."""
         question = validate_question(question, self.settings.max_question_chars)
-        history = validate_history(history)
+        history = validate_history(history, self.settings.max_history_turns, self.settings.max_history_chars)
         started = time.perf_counter()
         query = search_query(question, history)
         passages = self.retrieve(query, top_k, mode)
@@ -302,6 +315,8 @@ def session(settings: Settings | None = None) -> RAG:
 
 def ask(question: str, history: list[dict] | None = None, settings: Settings | None = None, **options) -> Answer:
     """Answer `question` from the indexed documents, with checked citations."""
-    if settings is None:
-        validate_question(question, Settings().max_question_chars)  # fail fast, before loading anything
+    if settings is None:  # fail fast, before loading anything
+        defaults = Settings()
+        validate_question(question, defaults.max_question_chars)
+        validate_history(history, defaults.max_history_turns, defaults.max_history_chars)
     return session(settings).ask(question, history, **options)

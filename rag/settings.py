@@ -77,6 +77,16 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(
         default=4000, ge=1, description="Longer questions are refused before reaching the model."
     )
+    max_history_turns: int = Field(
+        default=40, ge=0,
+        description="Most turns (user and assistant messages) a conversation history may hold; more are "
+        "refused before anything loads (the prompt uses the last four, the search the last question).",
+    )
+    max_history_chars: int = Field(
+        default=8000, ge=1,
+        description="Longest turn of a conversation history, in characters; longer ones are refused "
+        "before anything loads.",
+    )
     support_threshold: float = Field(
         default=0.6,
         ge=0.0,

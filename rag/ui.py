@@ -124,7 +124,8 @@ def build_app(rag: RAG, max_queued: int = MAX_QUEUED):
         yield chat, "", turns, log, _panel(log)
         try:
             streamed = ""
-            for item in service.session(model).stream(question, turns, top_k=int(top_k), mode=mode):
+            recent = turns[max(0, len(turns) - rag.settings.max_history_turns):]  # a long chat stays under the limit
+            for item in service.session(model).stream(question, recent, top_k=int(top_k), mode=mode):
                 if isinstance(item, str):
                     streamed += item
                     chat[-1] = {"role": "assistant", "content": streaming_html(streamed)}

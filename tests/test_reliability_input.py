@@ -101,6 +101,50 @@ def test_r06_huge_question_on_the_command_line_is_one_line(tmp_path):
     ]
 
 
+# ---------------------------------------------------------------- 6b: a huge or endless conversation history
+
+HUGE_TURN = [{"role": "user", "content": "Who is Colin Clarke? " * 476191}]  # 10,000,011 characters
+ENDLESS = [{"role": r, "content": "Who is Colin Clarke?"} for _ in range(500) for r in ("user", "assistant")]
+
+
+@pytest.mark.parametrize("history, message", [
+    (HUGE_TURN, r"turn 1 of the conversation history is 10000011 characters long; the limit is 8000 \(set RAG_MAX_HISTORY_CHARS"),
+    (ENDLESS, r"the conversation history has 1000 turns; the limit is 40 \(start a new chat"),
+], ids=["huge turn", "1000 turns"])
+def test_r06_huge_history_to_ask_is_refused_before_anything_loads(monkeypatch, history, message):
+    monkeypatch.setattr(pipeline, "_sessions", {})
+    with pytest.raises(InvalidQuestionError, match=message):
+        rag.ask("And what did he say?", history)
+    assert pipeline._sessions == {}  # no session: no index opened, no model loaded
+
+
+@pytest.mark.parametrize("history", [HUGE_TURN, ENDLESS], ids=["huge turn", "1000 turns"])
+def test_r06_huge_history_to_a_session_never_reaches_retrieval_or_the_model(settings, history):
+    generator = FakeGenerator("unused")
+    session = RAG(settings, generator=generator, progress=False)
+    with pytest.raises(InvalidQuestionError, match="conversation history"):
+        session.ask("And what did he say?", history)
+    with pytest.raises(InvalidQuestionError, match="conversation history"):
+        next(session.stream("And what did he say?", history))
+    assert generator.prompts == [] and session._store is None and session._embedder is None
+
+
+def test_r06_history_limits_come_from_the_settings(settings, embedder):
+    history = [{"role": "user", "content": "Who is Colin Clarke?"},
+               {"role": "assistant", "content": "x" * 300}]
+    strict = RAG(settings.model_copy(update={"max_history_chars": 299}), embedder=embedder,
+                 generator=FakeGenerator(), progress=False)
+    with pytest.raises(InvalidQuestionError, match="turn 2 of the conversation history is 300 characters long; the limit is 299"):
+        strict.ask("And what did he say?", history)
+    with pytest.raises(InvalidQuestionError, match="has 2 turns; the limit is 1"):
+        RAG(settings.model_copy(update={"max_history_turns": 1}), embedder=embedder,
+            generator=FakeGenerator(), progress=False).ask("And what did he say?", history)
+    # At the limits the conversation is answered as before.
+    exact = settings.model_copy(update={"max_history_chars": 300, "max_history_turns": 2})
+    answer = RAG(exact, embedder=embedder, generator=FakeGenerator(), progress=False).ask("And what did he say?", history)
+    assert answer.query == "Who is Colin Clarke? And what did he say?"
+
+
 # ---------------------------------------------------------------- 11: citations that do not hold
 
 
