@@ -99,36 +99,79 @@ def cmd_ui(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import EVAL_DIR, QA_PATH, iter_configs, run_eval
+    from .evaluate import run_eval
+    from .report import side_by_side, write_report
+
+    settings = _settings(args)
+    corpora = _eval_corpora(args)
+    if args.action in ("generate", "calibrate") and len(corpora) > 1:
+        raise RagError(f"`rag eval {args.action}` works on one corpus: choose it with --corpus NAME")
+    if args.action == "generate":
+        return _generate_candidates(settings, corpora[0], args.count)
+    if args.action == "calibrate":
+        return _calibrate(settings, corpora[0], args.limit)
+    if args.compare:
+        for corpus in corpora:
+            _compare(settings, corpus, args.limit)
+        return 0
+    reports = []
+    for corpus in corpora:
+        print(f"== corpus {corpus.name}: {corpus.docs}, {corpus.qa}", file=sys.stderr)
+        report = run_eval(settings, corpus, args.limit)
+        paths = write_report(report, corpus.out)
+        reports.append(report)
+        print(json.dumps({"corpus": corpus.name, **report["overall"]}, indent=1))
+        print("wrote " + ", ".join(str(p) for p in paths))
+    if len(reports) > 1:
+        print(side_by_side(reports))
+    return 0
+
+
+def _eval_corpora(args) -> list:
+    """The corpora `rag eval` runs on: --corpus NAME (seeds by default; `all`, and --compare
+    without --corpus, run every one), or --docs-dir DIR with --qa FILE for any other folder."""
+    from dataclasses import replace
+
+    from .evaluate import CORPORA, EVAL_DIR, Corpus
+
+    if args.docs_dir:
+        if not args.qa:
+            raise RagError("--docs-dir needs --qa FILE: the questions written from those documents")
+        docs = Path(args.docs_dir)
+        name = docs.resolve().name
+        return [Corpus(name, docs, Path(args.qa), Path(args.out or EVAL_DIR / "corpora" / name))]
+    name = args.corpus or ("all" if args.compare and not args.qa else "seeds")
+    if name != "all" and name not in CORPORA:
+        raise RagError(f"unknown corpus {name!r}: choose from {', '.join([*CORPORA, 'all'])}")
+    corpora = list(CORPORA.values()) if name == "all" else [CORPORA[name]]
+    if args.qa:
+        if len(corpora) > 1:
+            raise RagError("--qa FILE needs one corpus: choose it with --corpus NAME")
+        corpora = [replace(corpora[0], qa=Path(args.qa))]
+    if args.out:  # several corpora: one subfolder each
+        out = Path(args.out)
+        corpora = [replace(c, out=out if len(corpora) == 1 else out / c.name) for c in corpora]
+    return corpora
+
+
+def _compare(settings: Settings, corpus, limit: int | None) -> None:
+    """The configurations of `iter_configs` on one corpus, sharing its index and embedder."""
+    from .evaluate import iter_configs, run_eval
     from .models import CATALOGUE, is_installed
     from .pipeline import RAG
     from .report import write_comparison, write_report
 
-    settings = _settings(args)
-    if args.action == "generate":
-        return _generate_candidates(settings, args)
-    qa_path = Path(args.qa or QA_PATH)
-    out = Path(args.out or EVAL_DIR)
-    if args.action == "calibrate":
-        return _calibrate(settings, qa_path, args.limit, out)
-    if not args.compare:
-        report = run_eval(settings, qa_path, args.limit)
-        paths = write_report(report, out)
-        print(json.dumps(report["overall"], indent=1))
-        print("wrote " + ", ".join(str(p) for p in paths))
-        return 0
     installed = [n for n, e in CATALOGUE.items() if e.role == "llm" and is_installed(e)]
-    base = RAG(settings)  # share one index and embedder between configurations
+    base = RAG(corpus.settings(settings))
     results = []
     for name, config in iter_configs(installed, settings):
-        print(f"== {name}", file=sys.stderr)
-        rag = RAG(config, embedder=base.embedder, store=base.retriever.store)
-        report = run_eval(config, qa_path, args.limit, rag=rag)
+        print(f"== {corpus.name}: {name}", file=sys.stderr)
+        rag = RAG(corpus.settings(config), embedder=base.embedder, store=base.retriever.store)
+        report = run_eval(config, corpus, limit, rag=rag)
         results.append((name, report))
         if config == settings:  # the default configuration also gets the full report
-            write_report(report, out)
-    print(write_comparison(results, out).read_text())
-    return 0
+            write_report(report, corpus.out)
+    print(write_comparison(results, corpus.out).read_text())
 
 
 def cmd_bench(args) -> int:
@@ -153,14 +196,15 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def _calibrate(settings: Settings, qa_path: Path, limit: int | None, out: Path) -> int:
+def _calibrate(settings: Settings, corpus, limit: int | None) -> int:
     """Run the QA set keeping every checked answer, fit the decision, write rag/decision.json."""
     from .calibrate import calibrate, write_decision
     from .evaluate import run_eval
 
     keep_all = settings.model_copy(update={"refusal_threshold": 0.0})
-    report = run_eval(keep_all, qa_path, limit)
+    report = run_eval(keep_all, corpus, limit)
     record = calibrate(report["rows"], settings.model)
+    out = corpus.out
     out.mkdir(parents=True, exist_ok=True)
     (out / "calibration_rows.json").write_text(json.dumps(report["rows"], indent=1, ensure_ascii=False))
     path = write_decision(record, Path(__file__).resolve().parent / "decision.json")
@@ -169,16 +213,15 @@ def _calibrate(settings: Settings, qa_path: Path, limit: int | None, out: Path) 
     return 0
 
 
-def _generate_candidates(settings: Settings, args) -> int:
-    from .evaluate import EVAL_DIR
+def _generate_candidates(settings: Settings, corpus, count: int) -> int:
     from .pipeline import RAG
     from .synth import propose, write_candidates
 
-    rag = RAG(settings)
+    rag = RAG(corpus.settings(settings))
     store = rag.retriever.store
-    candidates, reasons = propose(store.chunks(), rag.generator, args.count)
-    path = write_candidates(candidates, Path(args.out or EVAL_DIR) / "candidates.jsonl", Path(store.info.docs_dir))
-    print(f"{len(candidates)} of {args.count} proposals admitted ({reasons}); review them in {path}")
+    candidates, reasons = propose(store.chunks(), rag.generator, count)
+    path = write_candidates(candidates, corpus.out / "candidates.jsonl", Path(store.info.docs_dir))
+    print(f"{len(candidates)} of {count} proposals admitted ({reasons}); review them in {path}")
     return 0
 
 
@@ -205,10 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="run: score the QA set; generate: propose new QA pairs for review; "
                           "calibrate: fit the refusal decision (rag/decision.json) with cross-validation")
     evaluate.add_argument("--count", type=int, default=20, help="generate: passages to propose from")
-    evaluate.add_argument("--qa", help="QA file (default: eval/qa.jsonl)")
-    evaluate.add_argument("--out", help="report folder (default: eval/)")
+    evaluate.add_argument("--corpus", help="seeds (default: seeds/, eval/qa.jsonl), legal-md (eval/corpora/legal-md/), "
+                          "or all; each corpus has its own index (<index-dir>/eval/<name>) and report folder")
+    evaluate.add_argument("--qa", help="QA file (default: the corpus's); with --docs-dir, another corpus's questions")
+    evaluate.add_argument("--out", help="report folder (default: the corpus's: eval/, eval/corpora/<name>/)")
     evaluate.add_argument("--limit", type=int, help="only the first N questions")
-    evaluate.add_argument("--compare", action="store_true", help="compare retrieval modes and installed models")
+    evaluate.add_argument("--compare", action="store_true",
+                          help="compare answer modes, retrieval modes and installed models (every corpus unless --corpus)")
     evaluate.set_defaults(run=cmd_eval)
 
     ui = sub.add_parser("ui", help="open the chat in the browser")

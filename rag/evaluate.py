@@ -8,8 +8,9 @@ unanswerable, citations by overlap with gold evidence. Same inputs, same numbers
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from tqdm import tqdm
@@ -22,6 +23,50 @@ from .settings import PROJECT_ROOT, Settings
 EVAL_DIR = PROJECT_ROOT / "eval"
 QA_PATH = EVAL_DIR / "qa.jsonl"
 RANK_DEPTH = 10  # passages ranked for retrieval metrics
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A documents folder and the QA set written from it; its reports and gate live in `out`."""
+
+    name: str
+    docs: Path
+    qa: Path
+    out: Path
+    about: str = ""
+
+    @property
+    def thresholds(self) -> Path:
+        return self.out / "thresholds.json"
+
+    def settings(self, base: Settings) -> Settings:
+        """`base` pointed at this corpus, with an index of its own: `<index_dir>/eval/<name>`
+        (on a Chroma server, collections `<prefix>-eval-<name>`), so that neither the
+        index a user built nor another corpus is evaluated by mistake.
+
+        >>> CORPORA["legal-md"].settings(Settings(index_dir="/x")).index_dir
+        PosixPath('/x/eval/legal-md')
+        """
+        return base.model_copy(update={
+            "docs_dir": self.docs, "index_dir": Path(base.index_dir) / "eval" / self.name,
+            "chroma_collection": f"{base.chroma_collection}-eval-{self.name}",
+        })
+
+
+LEGAL_MD = EVAL_DIR / "corpora" / "legal-md"
+CORPORA = {
+    "seeds": Corpus("seeds", PROJECT_ROOT / "seeds", QA_PATH, EVAL_DIR,
+                    "three news articles (well-punctuated prose, one paragraph a line)"),
+    "legal-md": Corpus("legal-md", LEGAL_MD / "docs", LEGAL_MD / "qa.jsonl", LEGAL_MD,
+                       "GPL-3 and LGPL-3 (hard-wrapped plain text) and four pages of pip's documentation (Markdown)"),
+}
+SEEDS = CORPORA["seeds"]
+
+
+def shown(path: Path) -> str:
+    """A path as a report names it: relative to the project when inside it."""
+    path = Path(path).resolve()
+    return path.relative_to(PROJECT_ROOT).as_posix() if path.is_relative_to(PROJECT_ROOT) else str(path)
 
 
 def load_qa(path: Path = QA_PATH) -> list[dict]:
@@ -126,18 +171,24 @@ def summarize(rows: list[dict]) -> dict:
     return summary
 
 
-def run_eval(settings: Settings | None = None, qa_path: Path = QA_PATH, limit: int | None = None,
+def run_eval(settings: Settings | None = None, corpus: Corpus = SEEDS, limit: int | None = None,
              progress: bool = True, rag: RAG | None = None) -> dict:
-    """Score the QA set; returns {"settings", "overall", "by_type", "rows"}."""
+    """Score the corpus's QA set; returns {"settings", "overall", "by_type", "rows"}.
+
+    Without `rag`, the pipeline is built on `corpus.settings(settings)`: the corpus's
+    documents in an index of its own. A given `rag` is used as it is.
+    """
     settings = settings or Settings()
-    rag = rag or RAG(settings, progress=progress)
-    items = load_qa(qa_path)[:limit]
+    rag = rag or RAG(corpus.settings(settings), progress=progress)
+    items = load_qa(corpus.qa)[:limit]
     docs_dir = Path(rag.retriever.store.info.docs_dir)
-    rows = [score_item(rag, item, docs_dir) for item in tqdm(items, desc="Evaluating", unit="q", disable=not progress)]
+    desc = f"Evaluating {corpus.name}"
+    rows = [score_item(rag, item, docs_dir) for item in tqdm(items, desc=desc, unit="q", disable=not progress)]
     types = sorted({r["type"] for r in rows})
     return {
-        "settings": {"model": settings.model, "retrieval_mode": settings.retrieval_mode, "top_k": settings.top_k,
-                     "chunk_size": settings.chunk_size, "qa_items": len(rows)},
+        "settings": {"corpus": corpus.name, "about": corpus.about, "docs": shown(docs_dir), "qa": shown(corpus.qa),
+                     "model": settings.model, "retrieval_mode": settings.retrieval_mode, "top_k": settings.top_k,
+                     "chunk_size": settings.chunk_size, "answer_mode": settings.answer_mode, "qa_items": len(rows)},
         "overall": summarize(rows),
         "by_type": {t: summarize([r for r in rows if r["type"] == t]) for t in types},
         "rows": rows,

@@ -26,13 +26,26 @@ def table(rows: list[tuple[str, dict]], columns=SUMMARY_COLUMNS) -> str:
     return "\n".join([header, rule, *body])
 
 
+def corpus_of(report: dict) -> str:
+    return report["settings"].get("corpus", "seeds")  # reports from before corpora were named are the seeds'
+
+
+def _answer_modes(report: dict) -> str:
+    modes: dict[str, int] = {}
+    for row in report["rows"]:
+        modes[row.get("answer_mode") or "none"] = modes.get(row.get("answer_mode") or "none", 0) + 1
+    return ", ".join(f"{mode} {count}" for mode, count in sorted(modes.items()))
+
+
 def markdown(report: dict) -> str:
     s = report["settings"]
+    about = f" ({s['about']})" if s.get("about") else ""
     lines = [
-        "# Evaluation report",
+        f"# Evaluation report: corpus `{corpus_of(report)}`",
         "",
-        f"Model `{s['model']}`, retrieval `{s['retrieval_mode']}`, top_k {s['top_k']}, "
-        f"{s['qa_items']} questions from `eval/qa.jsonl`. Made by `rag eval`.",
+        f"Documents `{s.get('docs', 'seeds')}`{about}; {s['qa_items']} questions from `{s.get('qa', 'eval/qa.jsonl')}`. "
+        f"Model `{s['model']}`, retrieval `{s['retrieval_mode']}`, top_k {s['top_k']}; "
+        f"answered from (answer mode): {_answer_modes(report)}. Made by `rag eval --corpus {corpus_of(report)}`.",
         "",
         "## Overall",
         "",
@@ -72,7 +85,7 @@ def charts(report: dict, folder: Path) -> list[Path]:
     ax.bar(types, values, color="#4c72b0")
     ax.set_ylim(0, 1)
     ax.set_ylabel("accepted (refused, for unanswerable)")
-    ax.set_title("Answer accuracy by question type")
+    ax.set_title(f"Answer accuracy by question type: {corpus_of(report)}")
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
     accuracy = folder / "accuracy_by_type.png"
@@ -85,7 +98,7 @@ def charts(report: dict, folder: Path) -> list[Path]:
     ax.hist([firsts, totals], bins=20, label=["first token", "whole answer"])
     ax.set_xlabel("seconds")
     ax.set_ylabel("questions")
-    ax.set_title("Latency on this machine")
+    ax.set_title(f"Latency on this machine: {corpus_of(report)}")
     ax.legend()
     fig.tight_layout()
     latency = folder / "latency.png"
@@ -109,5 +122,34 @@ def write_comparison(results: list[tuple[str, dict]], folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "compare.json").write_text(json.dumps({name: r["overall"] for name, r in results}, indent=1))
     path = folder / "compare.md"
-    path.write_text("# Configurations compared\n\n" + table([(name, r["overall"]) for name, r in results]) + "\n")
+    corpus = corpus_of(results[0][1]) if results else "seeds"
+    path.write_text(f"# Configurations compared on corpus `{corpus}`\n\n"
+                    + table([(name, r["overall"]) for name, r in results]) + "\n")
     return path
+
+
+CORPUS_ROWS = [
+    ("qa_items", "questions", "{:.0f}"), ("answerable", "answerable", "{:.0f}"), ("hit@5", "hit@5", "{:.1%}"),
+    ("mrr", "MRR", "{:.3f}"), ("accept", "accepted", "{:.1%}"), ("false_refusal_rate", "false refusals", "{:.1%}"),
+    ("refused_answerable", "answerable refused (n)", "{:.0f}"), ("refusal_recall", "unanswerable refused", "{:.1%}"),
+    ("citation_precision", "citation precision", "{:.1%}"), ("citation_recall", "citation recall", "{:.1%}"),
+    ("grounding", "grounding", "{:.2f}"), ("first_token_ms_p50", "first token p50 ms", "{:.0f}"),
+    ("total_ms_p50", "answer p50 ms", "{:.0f}"), ("total_ms_p95", "answer p95 ms", "{:.0f}"),
+]
+
+
+def side_by_side(reports: list[dict]) -> str:
+    """One column per corpus, one row per metric: the default configuration on each corpus.
+
+    >>> side_by_side([{"settings": {"corpus": "a", "qa_items": 2}, "overall": {"accept": 0.5}, "rows": []}]).splitlines()[:3]
+    ['| metric | `a` |', '|---|---|', '| questions | 2 |']
+    """
+    cells = []
+    for report in reports:
+        values = dict(report["overall"], qa_items=report["settings"]["qa_items"],
+                      refused_answerable=sum(1 for r in report["rows"] if r["answerable"] and r["refused"]))
+        cells.append(values)
+    header = "| metric | " + " | ".join(f"`{corpus_of(r)}`" for r in reports) + " |"
+    rule = "|---" * (len(reports) + 1) + "|"
+    body = ["| " + label + " | " + " | ".join(_fmt(c.get(key), p) for c in cells) + " |" for key, label, p in CORPUS_ROWS]
+    return "\n".join([header, rule, *body])
