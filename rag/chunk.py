@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 
+from .extract import EXTRACT_VERSION
 from .sentences import sentence_spans
 from .types import Chunk, Document
 
@@ -19,8 +20,9 @@ CHUNKER_VERSION = "sentence-v2"  # v2: one splitter for hard-wrapped text, Markd
 
 
 def chunker_signature(size: int, overlap: int) -> str:
-    """Recorded in the index so a change of chunking asks for a rebuild."""
-    return f"{CHUNKER_VERSION}:size={size}:overlap={overlap}"
+    """Recorded in the index so a change of chunking, or of the text extracted from
+    documents (which every offset points into), asks for a rebuild."""
+    return f"{CHUNKER_VERSION}:size={size}:overlap={overlap}:{EXTRACT_VERSION}"
 
 
 def _split_long(text: str, span: tuple[int, int], size: int) -> list[tuple[int, int]]:

@@ -10,6 +10,7 @@
      ├── ModelIntegrityError    sha256 of a model file differs from the pin
      ├── LLMServerError         the OpenAI-compatible LLM server is unreachable or failed
      ├── DocumentError          no readable documents, bad upload
+     │    └── UnreadableError   this file cannot be indexed (encrypted or scanned PDF, damaged, not text)
      └── PromptTemplateError    missing template or placeholder
 
 Front ends (CLI, UI) print `str(error)` as one line; no traceback.
@@ -54,6 +55,10 @@ class LLMServerError(RagError):
 
 class DocumentError(RagError):
     pass
+
+
+class UnreadableError(DocumentError):
+    """One file cannot be indexed; the message says why, without the file's name."""
 
 
 class PromptTemplateError(RagError):

@@ -29,7 +29,7 @@ from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from .chunk import chunk_documents, chunker_signature
-from .documents import folder_fingerprint, load_library
+from .documents import folder_fingerprint, load_library, prune_texts
 from .embed import Embedder
 from .errors import IndexBusyError, IndexDamagedError, IndexMismatchError, IndexNotFoundError, RagError
 from .index_check import check_in_child, read_check, remember_good_read
@@ -214,6 +214,7 @@ def _build_locked(settings, embedder, docs_dir: Path, index_dir: Path, progress:
         _publish_on_server(ServerBuilds(settings.chroma_url, settings.chroma_collection), chunks, vectors, info)
     else:
         _publish_in_folder(index_dir, chunks, vectors, info)
+    prune_texts(index_dir, documents)
     log.info("indexed %d chunks from %d documents in %s", len(chunks), len(documents), docs_dir)
     return info
 

@@ -2,8 +2,10 @@
 
 An added file is saved under index_dir/uploads (its source is "uploads/<name>")
 and the index is rebuilt the usual safe way: a fresh build, verified, switched
-in atomically, unchanged chunks keeping their vectors. A file that is not
-readable text, or a build that fails, leaves the index exactly as it was.
+in atomically, unchanged chunks keeping their vectors. A file that cannot be
+read (not text, an encrypted or scanned PDF, a damaged Word file, a suffix
+that lies about the content), or a build that fails, leaves the index exactly
+as it was.
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .documents import SUFFIXES, UPLOADS, decode_document, load_library, uploads_dir
+from .documents import SUFFIXES, UPLOADS, load_library, read_document, texts_dir, uploads_dir
+from .errors import UnreadableError
+from .extract import format_of
 from .embed import Embedder
+from .errors import DocumentError
 from .index import build_index
 from .settings import Settings
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_UPLOAD_FILES = 20  # files added at once (the page's server refuses more in one post, rag.web_guard)
 
 
 @dataclass
@@ -46,31 +52,44 @@ def free_path(path: Path) -> Path:
     return candidate
 
 
-def check_file(name: str, data: bytes, known: dict[str, str]) -> str | None:
-    """Why this file cannot be added, or None when it can. `known`: sha256 -> source."""
-    if Path(name).suffix.lower() not in SUFFIXES:
+def check_file(name: str, data: bytes, known: dict[str, str], texts: Path | None = None) -> str | None:
+    """Why this file cannot be added, or None when it can. `known`: sha256 -> source;
+    `texts`: where extracted texts are kept (the build then reuses this extraction)."""
+    if format_of(name) is None:
         return f"{name}: only {', '.join(SUFFIXES)} files can be added"
-    if len(data) > MAX_UPLOAD_BYTES:
-        return f"{name}: larger than {MAX_UPLOAD_BYTES // 2**20} MB"
-    if decode_document(data, name) is None:
-        return f"{name}: not readable text (binary, empty or not UTF-8)"
+    if reason := too_large(name, len(data)):
+        return reason
     digest = hashlib.sha256(data).hexdigest()
-    if digest in known:
+    if digest in known:  # before extracting: an indexed file was readable
         return f"{name}: already indexed as {known[digest]}"
+    try:
+        read_document(data, name, texts)
+    except UnreadableError as error:
+        return f"{name}: {error}"
     return None
+
+
+def too_large(name: str, size: int) -> str | None:
+    return f"{name}: larger than {MAX_UPLOAD_BYTES // 2**20} MB" if size > MAX_UPLOAD_BYTES else None
 
 
 def add_files(
     settings: Settings, embedder: Embedder, files: list[Path], docs_dir: Path | None = None, progress: bool = True
 ) -> AddReport:
     """Save the readable new files among `files` as uploads and rebuild the index with them."""
+    if len(files) > MAX_UPLOAD_FILES:
+        raise DocumentError(f"{len(files)} files chosen: add at most {MAX_UPLOAD_FILES} at a time")
     docs_dir = Path(docs_dir or settings.docs_dir)
     known = {d.sha256: d.source for d in load_library(docs_dir, settings.index_dir)}
     report, saved = AddReport(), []
     folder = uploads_dir(settings.index_dir)
     for path in map(Path, files):
-        name, data = safe_name(path.name), path.read_bytes()
-        reason = check_file(name, data, known)
+        name = safe_name(path.name)
+        if reason := too_large(name, path.stat().st_size):  # refused by its size, never read into memory
+            report.skipped.append(reason)
+            continue
+        data = path.read_bytes()
+        reason = check_file(name, data, known, texts_dir(settings.index_dir))
         if reason:
             report.skipped.append(reason)
             continue

@@ -8,8 +8,9 @@ from dataclasses import asdict, dataclass, field
 @dataclass(frozen=True)
 class Document:
     source: str  # file name relative to the documents folder
-    text: str
-    sha256: str
+    text: str  # the extracted text (rag/extract.py): every offset points into it
+    sha256: str  # of the file's bytes
+    pages: tuple[int, ...] | None = None  # start offset of each page (PDF); None: the format has no pages
 
 
 @dataclass(frozen=True)
@@ -36,13 +37,14 @@ class Passage:
 
 @dataclass(frozen=True)
 class Citation:
-    """A checked citation: `quote == source_text[start:end]`."""
+    """A checked citation: `quote == source_text[start:end]` (the document's extracted text)."""
 
     n: int
     source: str
     start: int
     end: int
     quote: str
+    page: int | None = None  # 1-based page the quote starts on (PDF); None where the format has no pages
 
 
 @dataclass(frozen=True)

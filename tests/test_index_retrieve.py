@@ -22,7 +22,7 @@ def test_build_records_settings_and_answers_queries(settings, embedder):
     store = open_store(settings)
     assert store.count() == info.chunk_count > 10
     assert store.info.embedding_model == "fake-embedder" and store.info.dimension == 64
-    assert store.info.chunker == "sentence-v2:size=500:overlap=100"
+    assert store.info.chunker == "sentence-v2:size=500:overlap=100:text-v1"
     passages = Retriever(store, embedder).search("Colin Clarke Soufan Group", 4)
     assert [p.n for p in passages] == [1, 2, 3, 4]
     assert any("Soufan" in p.text for p in passages)

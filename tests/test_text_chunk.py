@@ -54,7 +54,7 @@ def test_chunk_ids_follow_content():
 
 
 def test_chunker_signature_names_the_settings():
-    assert chunker_signature(500, 100) == "sentence-v2:size=500:overlap=100"
+    assert chunker_signature(500, 100) == "sentence-v2:size=500:overlap=100:text-v1"
 
 
 def spans(text: str) -> list[str]:

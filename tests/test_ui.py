@@ -111,7 +111,8 @@ def test_safe_name_keeps_files_inside_the_uploads_folder():
 
 
 def test_check_file_names_why_a_file_is_refused():
-    assert "only .txt, .md" in check_file("a.pdf", b"%PDF", {})
+    assert "only .txt, .md, .pdf, .docx, .html" in check_file("a.exe", b"MZ", {})
+    assert "a.pdf: not a readable PDF" in check_file("a.pdf", b"%PDF-1.7 truncated", {})
     assert "not readable text" in check_file("a.txt", b"\x00\x01binary", {})
     assert "already indexed as seeds.txt" in check_file("copy.txt", b"same", {__import__("hashlib").sha256(b"same").hexdigest(): "seeds.txt"})
     assert check_file("new.md", b"# Fresh text", {}) is None
