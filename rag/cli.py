@@ -51,7 +51,8 @@ def cmd_ask(args) -> int:
     if answer.citations:
         print("\nSources:")
         for c in answer.citations:
-            print(f"  [{c.n}] {c.source} chars {c.start}-{c.end}: \"{_short(c.quote)}\"")
+            page = f" page {c.page}," if c.page is not None else ""
+            print(f"  [{c.n}] {c.source}{page} chars {c.start}-{c.end}: \"{_short(c.quote)}\"")
     seconds = f"{answer.timings['total_ms'] / 1000:.1f} s"
     how = f"refused: {answer.reason}" if answer.refused else verification_summary(answer)
     print(f"\n({how}; {seconds})", file=sys.stderr)

@@ -19,6 +19,7 @@ from functools import cached_property
 from pathlib import Path
 
 from .cite import REFUSAL
+from .documents import LibraryTexts
 from .embed import Embedder, SentenceTransformerEmbedder
 from .errors import InvalidQuestionError
 from .budget import focus_passages
@@ -163,6 +164,11 @@ class RAG:
             self._held_plan = (plan, probes, state_file(self.settings.index_dir, plan, model_id, self.settings.prompts_dir))
         return self._held_plan[1], self._held_plan[2]
 
+    @cached_property
+    def texts(self) -> LibraryTexts:
+        """The indexed (extracted) text of each document: citations' pages, the chat's article view."""
+        return LibraryTexts(Path(self.store.info.docs_dir), self.settings.index_dir)
+
     def reload_index(self) -> None:
         """Reopen the current index, e.g. after documents were added; BM25 and the library are rebuilt lazily."""
         store = open_store(self.settings)
@@ -251,7 +257,7 @@ class RAG:
         checked = verdict.checked
         timings["total_ms"] = _ms(started)
         yield Answer(
-            text=checked.text, refused=checked.refused, citations=checked.citations,
+            text=checked.text, refused=checked.refused, citations=self.texts.with_pages(checked.citations),
             passages=_shown_with_cited(shown, prompt_passages, checked), grounding=checked.grounding,
             timings=timings, query=query, raw_text=verdict.raw, answer_mode=answer_mode, removed=checked.removed,
             verification=verdict.verification, confidence=verdict.decision.probability, reason=verdict.decision.reason,

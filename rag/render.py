@@ -99,7 +99,7 @@ def sources_html(answer: Answer, turn: int, question: str, article_text=None) ->
 def _source_block(passage: Passage, quotes: list[Citation], element_id: str, article: str | None) -> str:
     spans = ", ".join(f"{c.start}–{c.end}" for c in quotes)
     header = (
-        f"<div class='source-head'><b>[{passage.n}] {escape(passage.source)}</b> "
+        f"<div class='source-head'><b>[{passage.n}] {escape(passage.source)}{pages_label(quotes)}</b> "
         f"<small>passage at characters {passage.start}–{passage.end}; checked quote at {spans}</small></div>"
     )
     before = after = ""
@@ -112,6 +112,14 @@ def _source_block(passage: Passage, quotes: list[Citation], element_id: str, art
         f"<span class='context'>{escape(after)}</span>"
     )
     return f"<div class='source' id='{element_id}'>{header}<div class='article'>{body}</div></div>"
+
+
+def pages_label(citations: list[Citation]) -> str:
+    """', page 2' or ', pages 2, 3' for the pages the quotes start on; '' when none has a page."""
+    pages = sorted({c.page for c in citations if c.page is not None})
+    if not pages:
+        return ""
+    return f", page{'s' if len(pages) > 1 else ''} {', '.join(map(str, pages))}"
 
 
 def _highlight(passage: Passage, quotes: list[Citation]) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine
 import gradio as gr  # noqa: E402  (after the analytics switch)
 
-from .documents import source_path
+from .documents import SUFFIXES
 from .errors import RagError
 from .library import add_files, document_counts
 from .models import CATALOGUE, is_installed
@@ -36,6 +36,7 @@ EXAMPLES = [
     "How is Russia helping the Huthis?",
     "Why does Moscow court the axis of resistance?",
 ]
+FORMATS_LABEL = ", ".join(SUFFIXES)  # ".txt, .md, .pdf, .docx, .html, .htm"
 NO_SOURCES = "<p class='hint'>Click a [n] in an answer to see the passage it rests on.</p>"
 
 # Clicking a chip scrolls its source into view and marks it, whatever the chat does with links.
@@ -80,12 +81,9 @@ class ChatService:
         return document_counts(self.base.store.chunks())
 
     def article_text(self, source: str) -> str | None:
-        info = self.base.store.info
-        path = source_path(source, Path(info.docs_dir), self.base.settings.index_dir)
-        try:
-            return path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None
+        """The document's indexed text (a PDF's or Word file's extracted text), or None."""
+        document = self.base.texts.document(source)
+        return document.text if document is not None else None
 
     def add_documents(self, files: list[Path], progress: bool = True) -> str:
         docs_dir = Path(self.base.store.info.docs_dir)
@@ -142,7 +140,7 @@ def build_app(rag: RAG, max_queued: int = MAX_QUEUED):
 
     def add(files, progress=gr.Progress(track_tqdm=True)):
         if not files:
-            return "Choose .txt or .md files first.", documents_table(service.documents()), None
+            return f"Choose {FORMATS_LABEL} files first.", documents_table(service.documents()), None
         try:
             summary = service.add_documents([Path(f) for f in files])
         except RagError as error:
@@ -174,8 +172,8 @@ def build_app(rag: RAG, max_queued: int = MAX_QUEUED):
                                     label="Retrieval", elem_id="mode")
                 with gr.Accordion("Documents", open=False, elem_id="documents-panel"):
                     documents = gr.HTML(documents_table(service.documents()), elem_id="documents")
-                    upload = gr.File(label="Add .txt or .md files", file_count="multiple",
-                                     file_types=[".txt", ".md"], elem_id="upload")
+                    upload = gr.File(label=f"Add {FORMATS_LABEL} files", file_count="multiple",
+                                     file_types=list(SUFFIXES), elem_id="upload")
                     add_button = gr.Button("Add to the index", elem_id="add")
                     add_status = gr.Textbox(label="Result", interactive=False, lines=2, elem_id="add-status")
 
