@@ -32,6 +32,9 @@ PDF_PAGES = [
         "Velmora is a small fishing town on a northern fjord.",
         "Its stone quay was built by the town council in 1871,",
         "and the lighthouse on the breakwater followed in 1880.",
+        "Fishing boats from three parishes landed their catch at the quay,",
+        "and a boatyard on the east shore built wooden hulls until 1950.",
+        "In winter the fjord froze in some years, and the ferry stopped.",
     ],
     [
         "Harbour Masters",
@@ -42,6 +45,8 @@ PDF_PAGES = [
         "The Fish Market",
         "The covered fish market opened beside the quay in 1931.",
         "Herring and cod were sold there every morning except Sunday.",
+        "The market hall was rebuilt in brick after a fire in 1958.",
+        "Today it holds a cafe, a chandlery and a small museum of the fleet.",
     ],
 ]
 

@@ -255,3 +255,36 @@ def test_example_question_and_settings_shape_the_request(settings, embedder, pag
 
 def passages_in(prompt: str) -> int:
     return len(re.findall(r"^\[\d+\] ", prompt, flags=re.M))
+
+
+def test_an_uploaded_pdf_is_answered_with_its_page_and_the_passage_in_context(settings, embedder, page, tmp_path):
+    from formats import PDF_FACT, pdf_bytes, quoting_model, scanned_pdf_bytes
+
+    from rag.documents import LibraryTexts
+
+    pdf, scan = tmp_path / "harbour.pdf", tmp_path / "scan.pdf"
+    pdf.write_bytes(pdf_bytes())
+    scan.write_bytes(scanned_pdf_bytes())
+    with serving(app_with(settings, embedder, quoting_model("Tomas Eriksen")), settings) as url:
+        page.goto(url)
+        page.get_by_text("Documents", exact=True).click()
+        page.locator("#upload input[type=file]").set_input_files([str(pdf), str(scan)])
+        page.locator("#upload").get_by_text("scan", exact=True).first.wait_for(timeout=10000)
+        page.locator("#add").click()
+        expect(page.locator("#add-status textarea")).to_have_value(re.compile("Added uploads/harbour.pdf"), timeout=60000)
+        status = page.locator("#add-status textarea").input_value()
+        assert "Skipped scan.pdf: no text layer" in status
+        assert "uploads/harbour.pdf" in page.locator("#documents").inner_text()
+
+        ask_in_page(page, "Who was the harbour master in 1923?")
+        watch_answer(page, 0, timeout=30)
+        page.locator(f"{BOT} a.cite").first.click()
+        source = page.locator("#sources .source.active")
+        source.wait_for(timeout=5000)
+        head = source.locator(".source-head").inner_text()
+        assert "uploads/harbour.pdf, page 2" in head, head
+        start, end = map(int, re.search(r"checked quote at (\d+)–(\d+)", head).groups())
+        text = LibraryTexts(settings.docs_dir, settings.index_dir).document("uploads/harbour.pdf").text
+        assert source.locator("mark").first.inner_text() == text[start:end] == PDF_FACT.rstrip(".")
+        around = [piece.strip("…") for piece in source.locator(".context").all_inner_texts()]
+        assert "".join(around).strip() and all(piece in text for piece in around)  # inside its extracted text
