@@ -23,11 +23,12 @@ import gradio as gr  # noqa: E402  (after the analytics switch)
 
 from .documents import SUFFIXES
 from .errors import RagError
-from .library import add_files, document_counts
+from .library import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES, add_files, document_counts
 from .models import CATALOGUE, is_installed
 from .pipeline import RAG
 from .render import CSS, answer_html, documents_table, inline, sources_html, streaming_html
 from .settings import Settings
+from .web_guard import LOOPBACK_NAMES, RequestGuard
 
 LLM_QUEUE = "llm"  # every event that calls the model shares this queue: one call at a time
 MAX_QUEUED = 16  # a burst beyond this gets "queue is full" instead of piling up
@@ -203,9 +204,15 @@ def _panel(log: list[str]) -> str:
     return "".join(reversed(log)) or NO_SOURCES
 
 
-def launch_options(settings: Settings) -> dict:
-    """What every launch of the page needs: loopback, no share link, our CSS and script,
-    and Gradio's file routes kept away from the index and model folders."""
+def launch_options(settings: Settings, host: str = "127.0.0.1") -> dict:
+    """What every launch of the page on `host` needs: no share link, our CSS and script,
+    Gradio's file routes kept away from the index and model folders, uploads capped where
+    Gradio receives them (each file, and per post by rag.web_guard, which also refuses
+    posts from other web pages and, on loopback, other host names)."""
+    from starlette.middleware import Middleware
+
+    guard = Middleware(RequestGuard, max_file_bytes=MAX_UPLOAD_BYTES, max_files=MAX_UPLOAD_FILES,
+                       loopback=host in LOOPBACK_NAMES)
     return dict(
         share=False,
         inbrowser=False,
@@ -213,6 +220,8 @@ def launch_options(settings: Settings) -> dict:
         head=HEAD,
         allowed_paths=[],
         blocked_paths=[str(settings.index_dir), str(settings.model_cache_dir)],
+        max_file_size=MAX_UPLOAD_BYTES,
+        app_kwargs={"middleware": [guard]},
     )
 
 
@@ -220,5 +229,5 @@ def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> Non
     rag = RAG(settings).warm_up()  # index and models ready before the page opens
     app = build_app(rag)
     print(f"Chat ready on http://{host}:{port}")
-    app.launch(server_name=host, server_port=port, **launch_options(settings))
+    app.launch(server_name=host, server_port=port, **launch_options(settings, host))
 
