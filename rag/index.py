@@ -52,9 +52,13 @@ def current_path(index_dir: Path) -> Path:
     return Path(index_dir) / "current"
 
 
+def server_builds(settings: Settings) -> ServerBuilds:
+    return ServerBuilds(settings.chroma_url, settings.chroma_collection, settings.chroma_token)
+
+
 def has_index(settings: Settings) -> bool:
     if settings.chroma_url:
-        return ServerBuilds(settings.chroma_url, settings.chroma_collection).current_name() is not None
+        return server_builds(settings).current_name() is not None
     return current_path(settings.index_dir).exists()
 
 
@@ -90,7 +94,7 @@ def open_store(settings: Settings) -> ChromaStore:
 
 
 def _open_server_store(settings: Settings) -> ChromaStore:
-    builds = ServerBuilds(settings.chroma_url, settings.chroma_collection)
+    builds = server_builds(settings)
     name = builds.current_name()
     if name is None:
         raise IndexNotFoundError(
@@ -211,7 +215,7 @@ def _build_locked(settings, embedder, docs_dir: Path, index_dir: Path, progress:
         chunk_count=len(chunks),
     )
     if settings.chroma_url:
-        _publish_on_server(ServerBuilds(settings.chroma_url, settings.chroma_collection), chunks, vectors, info)
+        _publish_on_server(server_builds(settings), chunks, vectors, info)
     else:
         _publish_in_folder(index_dir, chunks, vectors, info)
     prune_texts(index_dir, documents)

@@ -134,6 +134,11 @@ class Settings(BaseSettings):
         description="A Chroma server (`chroma run`, e.g. http://127.0.0.1:8001) instead of the "
         "folder in index_dir; index_dir still holds the write lock and uploads.",
     )
+    chroma_token: str = Field(
+        default="",
+        description="Sent as `Authorization: Bearer ...` to the Chroma server: the token of the authenticating "
+        "reverse proxy in front of it (`chroma run` 1.5 itself checks no credentials).",
+    )
     chroma_collection: str = Field(
         default="rag",
         pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,40}$",

@@ -35,22 +35,38 @@ def chroma_client(path: Path):
     )
 
 
-def chroma_server(url: str):
-    """A client of the Chroma server at `url`; IndexNotFoundError when nothing answers there."""
+def chroma_server(url: str, token: str = ""):
+    """A client of the Chroma server at `url`, sending `token` as a bearer token when set (for the
+    authenticating proxy in front of a server on a network); IndexNotFoundError when nothing
+    answers there or the token is refused."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
     parts = urlsplit(url)
     try:
         return chromadb.HttpClient(
-            host=parts.hostname or "127.0.0.1", port=parts.port or 8000, ssl=parts.scheme == "https",
+            host=parts.hostname or "127.0.0.1", port=parts.port or (443 if parts.scheme == "https" else 8000),
+            ssl=parts.scheme == "https", headers={"Authorization": f"Bearer {token}"} if token else None,
             settings=ChromaSettings(anonymized_telemetry=False),
         )
-    except Exception as exc:  # chromadb raises ValueError("Could not connect to a Chroma server")
+    except Exception as exc:  # chromadb raises ValueError("Could not connect to a Chroma server"), or auth errors
+        if _refused(exc):
+            raise IndexNotFoundError(
+                f"the Chroma server at {url} refused the request ({type(exc).__name__}): "
+                + ("check RAG_CHROMA_TOKEN" if token else "it asks for a token: set RAG_CHROMA_TOKEN")
+            ) from exc
         raise IndexNotFoundError(
             f"cannot reach the Chroma server at {url} ({type(exc).__name__}): start it with "
             "`chroma run --path DIR --host 127.0.0.1 --port PORT` or fix RAG_CHROMA_URL"
         ) from exc
+
+
+def _refused(exc: Exception) -> bool:
+    from chromadb.errors import AuthorizationError, ChromaAuthError
+
+    return isinstance(exc, (AuthorizationError, ChromaAuthError)) or any(
+        code in str(exc) for code in ("401", "403", "Unauthorized", "Forbidden")
+    )
 
 
 class ServerBuilds:
@@ -61,9 +77,9 @@ class ServerBuilds:
     metadata update, so a reader sees the old build or the new, never half of one.
     """
 
-    def __init__(self, url: str, prefix: str):
+    def __init__(self, url: str, prefix: str, token: str = ""):
         self.url, self.prefix = url, prefix
-        self.client = chroma_server(url)
+        self.client = chroma_server(url, token)
         self.pointer = f"{prefix}-current"
 
     def new_name(self) -> str:
