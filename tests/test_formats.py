@@ -226,3 +226,22 @@ def test_page_at_counts_from_one():
     doc = Document("a.pdf", "one\n\ntwo\n\nthree", "h", pages=(0, 5, 10))
     assert [page_at(doc, i) for i in (0, 4, 5, 9, 10, 14)] == [1, 1, 2, 2, 3, 3]
     assert page_at(Document("a.txt", "one", "h"), 0) is None
+
+
+def test_rag_ask_prints_the_page_of_a_pdf_source(settings, embedder, monkeypatch, capsys):
+    from rag.cli import main
+
+    write_library(settings.docs_dir)
+
+    class QuotingRAG(RAG):  # the CLI's own session, on the fake models
+        def __init__(self, session_settings):
+            super().__init__(session_settings, embedder=embedder, generator=quoting_model("Tomas Eriksen"), progress=False)
+
+    monkeypatch.setattr("rag.pipeline.RAG", QuotingRAG)
+    flags = ["--docs-dir", str(settings.docs_dir), "--index-dir", str(settings.index_dir),
+             "--embedding-model", "fake-embedder"]
+    assert main(["ask", "Who was the harbour master in 1923?", *flags]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if "harbour.pdf" in line)
+    start, end = map(int, re.search(r"\] harbour\.pdf page 2, chars (\d+)-(\d+): ", line).groups())
+    assert "Tomas Eriksen" in stored_text(settings, "harbour.pdf")[start:end]
