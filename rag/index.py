@@ -101,8 +101,15 @@ def _open_server_store(settings: Settings) -> ChromaStore:
             f"no index {settings.chroma_collection!r} on the Chroma server at {settings.chroma_url}: "
             f"build one with `rag index {settings.docs_dir}`"
         )
+    def reopen():  # after a rebuild switched builds and dropped the one this reader had
+        current = builds.current_name()
+        if current is None:
+            raise IndexNotFoundError(f"the index {settings.chroma_collection!r} is gone from {settings.chroma_url}: "
+                                     f"build it with `rag index {settings.docs_dir}`")
+        return builds.open(current)
+
     try:
-        store = ChromaStore(builds.open(name))
+        store = ChromaStore(builds.open(name), reopen=reopen, where=f"the index on the Chroma server at {settings.chroma_url}")
     except IndexMismatchError:
         raise
     except Exception as exc:  # the pointer names a collection that is gone or unreadable

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .errors import IndexMismatchError, IndexNotFoundError
+from .errors import IndexDamagedError, IndexMismatchError, IndexNotFoundError, RagError
 from .types import Chunk
 
 log = logging.getLogger("rag")
@@ -135,15 +135,45 @@ class IndexInfo:
 
 
 class ChromaStore:
-    """A read view of one built collection."""
+    """A read view of one built collection.
 
-    def __init__(self, collection, path: Path | None = None):
+    On a server, `reopen` gives the collection of the current build: when a rebuild has
+    switched builds and dropped this one, the view moves to the new build and asks again.
+    Any other failure of Chroma (a server gone, a damaged folder) is an IndexDamagedError.
+    """
+
+    def __init__(self, collection, path: Path | None = None, reopen=None, where: str = ""):
         self.collection = collection
         self.path = path
+        self.reopen = reopen
+        self.where = where or (f"the index in {path}" if path else "the index")
         self.info = IndexInfo.from_metadata(collection.metadata or {})
 
+    def _call(self, read):
+        """`read(collection)`, following a switch to a new build once; Chroma's errors as RagErrors."""
+        from chromadb.errors import NotFoundError
+
+        try:
+            try:
+                return read(self.collection)
+            except NotFoundError:
+                if self.reopen is None:
+                    raise
+                log.info("%s switched builds: reading the current one", self.where)
+                self.collection = self.reopen()
+                self.info = IndexInfo.from_metadata(self.collection.metadata or {})
+                return read(self.collection)
+        except RagError:
+            raise
+        except Exception as exc:
+            why = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise IndexDamagedError(
+                f"{self.where} could not be read ({type(exc).__name__}: {why}): "
+                f"check it, or rebuild it with `rag index {self.info.docs_dir}`"
+            ) from exc
+
     def count(self) -> int:
-        return self.collection.count()
+        return self._call(lambda c: c.count())
 
     def query(self, vector: list[float], k: int) -> list[tuple[Chunk, float]]:
         """The k nearest chunks with cosine similarity, best first."""
@@ -152,32 +182,41 @@ class ChromaStore:
                 f"the index holds {self.info.dimension}-dimensional vectors but the embedding model "
                 f"gives {len(vector)}: rebuild it with `rag index {self.info.docs_dir}`"
             )
-        k = min(k, self.count())
-        if k == 0:
-            return []
-        result = self.collection.query(
-            query_embeddings=[vector], n_results=k, include=["documents", "metadatas", "distances"]
-        )
+        def nearest(collection):
+            n = min(k, collection.count())
+            if n == 0:
+                return {"ids": [[]], "documents": [[]], "metadatas": [[]], "distances": [[]]}
+            return collection.query(
+                query_embeddings=[vector], n_results=n, include=["documents", "metadatas", "distances"]
+            )
+
+        result = self._call(nearest)
         rows = zip(result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0])
         return [(_chunk(i, d, m), 1.0 - dist) for i, d, m, dist in rows]
 
     def chunks(self) -> list[Chunk]:
         """Every chunk, in a stable order (for BM25 and listings); fetched in pages, since a
         server may cap the rows of one answer."""
-        chunks: list[Chunk] = []
-        while True:
-            page = self.collection.get(include=["documents", "metadatas"], limit=GET_PAGE, offset=len(chunks))
-            chunks += [_chunk(i, d, m) for i, d, m in zip(page["ids"], page["documents"], page["metadatas"])]
-            if len(page["ids"]) < GET_PAGE:
-                return sorted(chunks, key=lambda c: (c.source, c.start))
+        def every(collection) -> list[Chunk]:
+            chunks: list[Chunk] = []
+            while True:
+                page = collection.get(include=["documents", "metadatas"], limit=GET_PAGE, offset=len(chunks))
+                chunks += [_chunk(i, d, m) for i, d, m in zip(page["ids"], page["documents"], page["metadatas"])]
+                if len(page["ids"]) < GET_PAGE:
+                    return sorted(chunks, key=lambda c: (c.source, c.start))
+
+        return self._call(every)
 
     def vectors(self, ids: list[str]) -> dict[str, list[float]]:
         """The stored vectors of those `ids` that are in the collection, fetched IDS_PAGE at a time."""
-        found: dict[str, list[float]] = {}
-        for start in range(0, len(ids), IDS_PAGE):
-            page = self.collection.get(ids=ids[start : start + IDS_PAGE], include=["embeddings"])
-            found.update((i, list(map(float, v))) for i, v in zip(page["ids"], page["embeddings"]))
-        return found
+        def fetch(collection) -> dict[str, list[float]]:
+            found: dict[str, list[float]] = {}
+            for start in range(0, len(ids), IDS_PAGE):
+                page = collection.get(ids=ids[start : start + IDS_PAGE], include=["embeddings"])
+                found.update((i, list(map(float, v))) for i, v in zip(page["ids"], page["embeddings"]))
+            return found
+
+        return self._call(fetch)
 
 
 def _chunk(chunk_id: str, text: str, meta: dict) -> Chunk:

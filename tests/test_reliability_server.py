@@ -116,3 +116,36 @@ def test_the_readme_never_puts_chroma_run_on_a_network():
     assert commands, "the README should say how to start the Chroma server"
     for command in commands:
         assert "--host 127.0.0.1" in command, command
+
+
+# ---------------------------------------------------------------- readers while the server's index is rebuilt
+
+
+def test_a_reader_follows_a_rebuild_on_the_server_instead_of_failing(settings, embedder, chroma_url):
+    remote = settings.model_copy(update={"chroma_url": chroma_url, "chroma_collection": "followed"})
+    build_index(remote, embedder, progress=False)
+    reader = Retriever(open_store(remote), embedder, "dense")  # an open session's retriever
+    assert any("Soufan Group" in p.text for p in reader.search("Colin Clarke Soufan Group", 4))
+    for n in range(2):  # each rebuild switches builds and drops the one before
+        (remote.docs_dir / f"zebra {n}.txt").write_text(f"The zebra council number {n} met in Narnia on Tuesday.")
+        build_index(remote, embedder, progress=False)
+        passages = reader.search(f"zebra council number {n} Narnia", 4)  # raised Chroma's NotFoundError before
+        assert any(f"zebra council number {n}" in p.text for p in passages)  # read from the new build
+    assert reader.store.count() == open_store(remote).count()
+
+
+def test_a_chroma_server_gone_mid_session_is_one_clear_error(settings, embedder, tmp_path):
+    from rag.errors import RagError
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [str(CHROMA), "run", "--path", str(tmp_path / "data"), "--host", "127.0.0.1", "--port", str(port)]
+    remote = settings.model_copy(update={"chroma_url": url, "chroma_collection": "vanishing"})
+    with server(command, f"{url}/api/v2/heartbeat", tmp_path / "log.txt"):
+        build_index(remote, embedder, progress=False)
+        reader = Retriever(open_store(remote), embedder, "dense")
+        assert reader.search("Colin Clarke", 2)
+    with pytest.raises(RagError) as caught:  # the server stopped
+        reader.search("Colin Clarke", 2)
+    message = str(caught.value)
+    assert message.startswith(f"the index on the Chroma server at {url} could not be read (") and "\n" not in message
