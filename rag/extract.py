@@ -27,6 +27,7 @@ import io
 import logging
 import re
 import warnings
+import zipfile
 from dataclasses import dataclass
 
 from .errors import UnreadableError
@@ -36,6 +37,7 @@ log = logging.getLogger("rag")
 # Part of the index's chunker signature: a change here changes every extracted text's offsets.
 EXTRACT_VERSION = "text-v1"
 FORMATS = {".txt": "text", ".md": "text", ".pdf": "pdf", ".docx": "docx", ".html": "html", ".htm": "html"}
+MAX_UNPACKED_BYTES = 512 * 2**20  # a .docx is a zip: what it may unpack to (zipfile stops at the declared sizes)
 PAGE_BREAK = "\n\n"  # between PDF pages: a paragraph break, so no sentence runs across a page
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # what a PDF or Word file may hold that is not text
 _SIGNATURES = [
@@ -157,6 +159,13 @@ def _docx(data: bytes) -> Extracted:
 
     if not data.startswith(b"PK\x03\x04"):
         raise UnreadableError(f"not a Word .docx document (the content is {_describe(data)})")
+    try:
+        unpacked = sum(item.file_size for item in zipfile.ZipFile(io.BytesIO(data)).infolist())
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise UnreadableError(f"not a readable Word document ({type(exc).__name__}: {exc})") from exc
+    if unpacked > MAX_UNPACKED_BYTES:  # a zip bomb: python-docx would unpack it all into memory
+        raise UnreadableError(f"unpacks to {unpacked // 2**20} MB, more than a Word document holds "
+                              f"({MAX_UNPACKED_BYTES // 2**20} MB at most)")
     try:
         document = docx.Document(io.BytesIO(data))
         blocks = []

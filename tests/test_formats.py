@@ -86,6 +86,19 @@ def test_unreadable_files_say_why(name, data, reason):
     assert reason in str(error.value)
 
 
+def test_a_docx_that_unpacks_to_gigabytes_is_refused_before_it_is_unpacked(monkeypatch):
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", b"<w/>" * (2**20 // 4))  # 1 MB of XML, a few KB packed
+    monkeypatch.setattr("rag.extract.MAX_UNPACKED_BYTES", 2**19)  # stands in for the real 512 MB
+    monkeypatch.setattr("docx.Document", lambda *a: pytest.fail("python-docx was asked to unpack it"))
+    with pytest.raises(UnreadableError, match=r"unpacks to 1 MB, more than a Word document holds"):
+        extract(out.getvalue(), "bomb.docx")
+
+
 def test_scanned_pdf_has_no_text_layer():
     from formats import scanned_pdf_bytes
 
