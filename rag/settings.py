@@ -1,8 +1,10 @@
 """One settings object, built once at the edge (CLI, UI, `ask()`), passed down.
 
 Every field can be set by an environment variable with the `RAG_` prefix
-(`RAG_TOP_K=6`) or by keyword (`Settings(top_k=6)`). Stages never read the
-environment themselves.
+(`RAG_TOP_K=6`), by keyword (`Settings(top_k=6)`) or, on the command line, by
+the flag `rag.cli` derives from the field (`--top-k 6`). Stages never read the
+environment themselves (the variables third-party libraries read are set in
+one place, `rag.offline`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CACHE_ROOT = Path.home() / ".cache" / "rag"
+# The prompt templates: the top-level prompts/ folder of a checkout, which an installed
+# package carries as rag/templates/ (pyproject.toml maps one onto the other).
+_PACKAGED_PROMPTS = Path(__file__).resolve().parent / "templates"
+PROMPTS_DIR = _PACKAGED_PROMPTS if _PACKAGED_PROMPTS.is_dir() else PROJECT_ROOT / "prompts"
+# Marks a field that is read from its RAG_* variable or a keyword only, never from a
+# command-line flag: a secret in argv is visible to every user of the machine (`ps`).
+ENV_ONLY = {"env_only": True}
 
 
 def _default_docs_dir() -> Path:
@@ -28,7 +37,7 @@ class Settings(BaseSettings):
 
     docs_dir: Path = Field(
         default_factory=_default_docs_dir,
-        description="Folder of .txt/.md documents the index follows when none is built yet.",
+        description="Folder of documents (.txt, .md, .pdf, .docx, .html) the index follows when none is built yet.",
     )
     index_dir: Path = Field(
         default=CACHE_ROOT / "index", description="Folder holding the persistent Chroma index."
@@ -46,7 +55,7 @@ class Settings(BaseSettings):
         description="Embedding model: a catalogue name or a sentence-transformers folder.",
     )
     prompts_dir: Path = Field(
-        default=PROJECT_ROOT / "prompts", description="Folder of the prompt templates (*.txt)."
+        default=PROMPTS_DIR, description="Folder of the prompt templates (*.txt)."
     )
     chunk_size: int = Field(default=500, ge=100, description="Target chunk length in characters.")
     chunk_overlap: int = Field(
@@ -127,7 +136,9 @@ class Settings(BaseSettings):
     llm_url: str = Field(
         default="http://127.0.0.1:8000/v1", description="Base URL of the OpenAI-compatible server."
     )
-    llm_api_key: str = Field(default="", description="Bearer key for the LLM server, if it asks for one.")
+    llm_api_key: str = Field(
+        default="", description="Bearer key for the LLM server, if it asks for one.", json_schema_extra=ENV_ONLY
+    )
     llm_timeout_s: float = Field(default=120.0, gt=0, description="Longest wait for the LLM server.")
     chroma_url: str | None = Field(
         default=None,
@@ -138,12 +149,30 @@ class Settings(BaseSettings):
         default="",
         description="Sent as `Authorization: Bearer ...` to the Chroma server: the token of the authenticating "
         "reverse proxy in front of it (`chroma run` 1.5 itself checks no credentials).",
+        json_schema_extra=ENV_ONLY,
     )
     chroma_collection: str = Field(
         default="rag",
         pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,40}$",
         description="Name prefix of this index's collections on the Chroma server.",
     )
+
+
+def is_env_only(name: str) -> bool:
+    """True for a field that has no command-line flag (a secret: RAG_LLM_API_KEY, RAG_CHROMA_TOKEN)."""
+    extra = Settings.model_fields[name].json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get("env_only"))
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The RAG_* variables that give another process these settings: every field that is
+    not None (None is each optional field's default).
+
+    >>> settings_env(Settings(top_k=6))["RAG_TOP_K"]
+    '6'
+    """
+    values = settings.model_dump()
+    return {f"RAG_{name.upper()}": str(value) for name, value in values.items() if value is not None}
 
 
 # Fast mode: short retrieved passages for the small model, for libraries too large to cache
