@@ -50,6 +50,7 @@ class LlamaGenerator:
                 model_path=str(self.model_path),
                 n_ctx=self.n_ctx,
                 n_threads=self.n_threads or os.cpu_count(),
+                n_threads_batch=self.n_threads or os.cpu_count(),  # else prompts are read on every core
                 seed=self.seed,
                 verbose=False,
             )
@@ -66,6 +67,12 @@ class LlamaGenerator:
     def warm_up(self) -> None:
         with self.lock:
             self._load()
+
+    def llama(self):
+        """The loaded `llama_cpp.Llama` itself, for a caller that calls llama-cpp-python directly
+        (`rag bench` times a plain call against the pipeline's). It is not behind `lock`."""
+        with self.lock:
+            return self._load()
 
     def context_limit(self) -> int:
         with self._vocab_lock:
