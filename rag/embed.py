@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Protocol
 
 from .models import resolve_embedding
+from .offline import keep_libraries_offline
 
 
 class Embedder(Protocol):
@@ -27,12 +27,15 @@ class SentenceTransformerEmbedder:
         self._model = None
         self._lock = threading.Lock()
 
+    def sentence_transformer(self):
+        """The loaded `SentenceTransformer` itself (loads it on first use), for a caller that
+        calls sentence-transformers directly (`rag bench` times plain encoding against ours)."""
+        return self._load()
+
     def _load(self):
         with self._lock:
             if self._model is None:
-                # The model comes from a local folder; make sure no library asks a hub.
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                keep_libraries_offline()  # before huggingface_hub is imported: it reads them once
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as transformers_logging
 

@@ -14,11 +14,12 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine
+from .offline import keep_libraries_offline
+
+keep_libraries_offline()  # Gradio reads its analytics switch when it is imported: nothing leaves the machine
 import gradio as gr  # noqa: E402  (after the analytics switch)
 
 from .documents import SUFFIXES
