@@ -9,13 +9,16 @@ Importing `rag` loads no model and opens no index: that happens on first use.
 from .errors import (
     DocumentError,
     IndexBusyError,
+    IndexDamagedError,
     IndexMismatchError,
     IndexNotFoundError,
     InvalidQuestionError,
+    LLMServerError,
     ModelIntegrityError,
     ModelNotFoundError,
     PromptTemplateError,
     RagError,
+    UnreadableError,
 )
 from .settings import Settings
 from .types import Answer, Chunk, Citation, Document, Passage
@@ -39,6 +42,8 @@ def __getattr__(name):
 
 __all__ = [
     "ask", "RAG", "Settings", "Answer", "Chunk", "Citation", "Document", "Passage",
-    "RagError", "InvalidQuestionError", "IndexNotFoundError", "IndexMismatchError", "IndexBusyError",
-    "ModelNotFoundError", "ModelIntegrityError", "DocumentError", "PromptTemplateError",
+    # every exception of rag.errors
+    "RagError", "InvalidQuestionError", "IndexNotFoundError", "IndexMismatchError", "IndexDamagedError",
+    "IndexBusyError", "ModelNotFoundError", "ModelIntegrityError", "LLMServerError", "DocumentError",
+    "UnreadableError", "PromptTemplateError",
 ]

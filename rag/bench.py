@@ -32,7 +32,7 @@ from pathlib import Path
 from .bench_report import check_targets, render_markdown
 from .evaluate import QA_PATH, load_qa
 from .metrics import mean, percentile
-from .settings import FAST_MODE, PROJECT_ROOT, Settings
+from .settings import FAST_MODE, PROJECT_ROOT, Settings, settings_env
 
 BENCH_DIR = PROJECT_ROOT / "bench"
 SECTIONS = ("answers", "retrieval", "indexing", "cold_start")
@@ -85,6 +85,9 @@ class RecordingGenerator:
     def __getattr__(self, name):  # n_ctx, count_tokens, hold_prefix, yes_probability, ...
         return getattr(self.inner, name)
 
+    def warm_up(self) -> None:
+        self.inner.warm_up()
+
     def start_question(self) -> None:
         self.first_messages = None
 
@@ -99,7 +102,7 @@ def plain_llama(settings: Settings):
     from .generate import LlamaGenerator
     from .models import resolve_llm
 
-    return LlamaGenerator(resolve_llm(settings.model, settings.model_cache_dir), settings)._load()
+    return LlamaGenerator(resolve_llm(settings.model, settings.model_cache_dir), settings).llama()
 
 
 def time_plain_call(llm, messages: list[dict], settings: Settings) -> dict:
@@ -263,7 +266,7 @@ def bench_indexing(settings: Settings, embedder, min_chunks: int, work: Path) ->
 
     docs = work / "index-docs"
     texts = [c.text for c in copies_of_seeds(docs, min_chunks, settings)]
-    model = embedder._load()  # the same loaded model for both sides
+    model = embedder.sentence_transformer()  # the same loaded model for both sides
     model.encode(texts[:8])  # warm up
     started = time.perf_counter()
     model.encode(texts, batch_size=settings.embed_batch_size, normalize_embeddings=True, show_progress_bar=False)
@@ -288,11 +291,6 @@ def _subset(folder: Path, target: Path, files: int) -> Path:
     for path in sorted(folder.iterdir())[:files]:
         shutil.copy(path, target / path.name)
     return target
-
-
-# Settings a cold `rag ask` gets through RAG_* variables: what the bench may have changed.
-COLD_START_FIELDS = ("model", "top_k", "passage_chars", "prefix_cache", "index_dir", "model_cache_dir",
-                     "docs_dir", "embedding_model", "n_ctx", "max_tokens", "n_threads", "answer_mode", "second_look")
 
 
 # Linux carries a forking process's memory high-water mark over to its child, so a `rag ask`
@@ -320,8 +318,9 @@ def run_measured(command: list[str], env: dict | None = None) -> dict:
 
 def cold_start(settings: Settings, question: str) -> dict:
     """`rag ask` in a fresh process (index built, model assembled, files in the page cache)."""
-    values = {name: getattr(settings, name) for name in COLD_START_FIELDS}
-    env = {**os.environ, **{f"RAG_{k.upper()}": str(v) for k, v in values.items() if v is not None}}
+    # Every setting goes through its RAG_* variable; none of the caller's own RAG_* variables
+    # may add to them (RAG_PASSAGE_CHARS=320 would cut the passages of a configuration without).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")} | settings_env(settings)
     command = [sys.executable, "-m", "rag.cli", "ask", question, "--json"]
     run_measured(command, env)  # untimed: leaves the library's model state saved, as any earlier use would
     run = run_measured(command, env)

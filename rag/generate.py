@@ -26,6 +26,14 @@ CHARS_PER_TOKEN_FLOOR = 3  # English text runs 4+ characters a token: dividing b
 class Generator(Protocol):
     n_ctx: int
 
+    def warm_up(self) -> None:
+        """Load the model now rather than on the first question (a server backend has nothing to load)."""
+        ...
+
+    def model_id(self) -> str:
+        """What identifies the model's saved states: the model file's hash, or "server"."""
+        ...
+
     def count_tokens(self, text: str) -> int: ...
 
     def stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]: ...
@@ -85,6 +93,12 @@ class OpenAIGenerator:
         # trust_env=False: no proxy variable may send the prompt off this machine's route.
         self._http = httpx.Client(headers=headers, timeout=settings.llm_timeout_s, trust_env=False)
         self._server_tokenizer: bool | None = None  # unknown until first asked
+
+    def warm_up(self) -> None:
+        pass  # the server loaded its model when it started; the first request finds out whether it runs
+
+    def model_id(self) -> str:
+        return "server"  # the server keeps its own cache: no state of it is saved here
 
     def context_limit(self) -> int:
         return self.n_ctx  # the server's context is not asked: RAG_N_CTX says what it holds

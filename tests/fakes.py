@@ -35,7 +35,10 @@ class FakeEmbedder:
 
 
 class FakeGenerator:
-    """Replies with canned text (a string, or a function of the messages) and records prompts."""
+    """Replies with canned text (a string, or a function of the messages) and records prompts.
+
+    Other fakes in the tests subclass it and override what they do differently, so that every
+    one of them has the whole Generator protocol."""
 
     def __init__(self, reply="The documents do not say.", n_ctx: int = 2048, n_ctx_train: int | None = None,
                  yes=0.9):
@@ -44,11 +47,18 @@ class FakeGenerator:
         self.n_ctx = n_ctx
         self.n_ctx_train = n_ctx_train or n_ctx  # 2048: the seeds do not fit, so retrieval answers
         self.prompts: list[list[dict]] = []
-        self.held: list[tuple] = []
-        self.probes: list[list[dict]] = []  # the yes/no questions asked  # (probes, state file) of every hold_prefix call
+        self.held: list[tuple] = []  # (probes, state file) of every hold_prefix call
+        self.probes: list[list[dict]] = []  # the yes/no questions asked
         self.lock = threading.Lock()
         self.active = 0
         self.max_active = 0
+        self.warmed = 0  # warm_up calls
+
+    def warm_up(self) -> None:
+        self.warmed += 1
+
+    def model_id(self) -> str:
+        return "fake-model"
 
     def context_limit(self) -> int:
         return self.n_ctx_train

@@ -76,6 +76,24 @@ def test_a_measured_child_reports_its_own_peak_memory_not_the_benchmarks():
     del held
 
 
+def test_a_cold_start_gets_every_setting_and_none_of_the_callers_rag_variables(settings, monkeypatch):
+    from rag import bench
+
+    monkeypatch.setenv("RAG_PASSAGE_CHARS", "320")  # would cut the passages of a configuration without a budget
+    envs = []
+
+    def measured(command, env):
+        envs.append(env)
+        return {"exit": 0, "wall_s": 1.0, "peak_rss_kb": 1024, "stdout": json.dumps({"timings": {"total_ms": 5}})}
+
+    monkeypatch.setattr(bench, "run_measured", measured)
+    s = settings.model_copy(update={"second_look": False, "top_k": 3})
+    assert bench.cold_start(s, "Who?")["in_process_total_ms"] == 5
+    env = envs[-1]
+    assert "RAG_PASSAGE_CHARS" not in env and env["RAG_SECOND_LOOK"] == "False" and env["RAG_TOP_K"] == "3"
+    assert env["RAG_INDEX_DIR"] == str(s.index_dir) and env["RAG_RETRIEVAL_MODE"] == "hybrid"
+
+
 def test_bench_configurations_switch_one_lever_at_a_time(settings):
     configs = {name: s for name, (s, _) in configurations(settings).items()}
     fast = configs["fast"]
@@ -106,7 +124,7 @@ def test_prefix_cache_reads_only_what_changed(model_cache, settings, prefix_cach
     """With the cache, the second prompt's shared system prompt is not read again."""
     s = settings.model_copy(update={"prefix_cache": prefix_cache, "n_threads": 1})
     generator = LlamaGenerator(resolve_llm("smollm2-135m", model_cache), s)
-    llm = generator._load()
+    llm = generator.llama()
     prompt_reads = []
     eval_tokens = llm.eval
     llm.eval = lambda tokens: (prompt_reads.append(len(tokens)), eval_tokens(tokens))[1]

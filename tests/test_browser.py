@@ -24,6 +24,7 @@ from rag.pipeline import RAG
 from rag.ui import build_app
 
 from browser import BOT, CHROMIUM, CHROMIUM_ARGS, PageWatch, ask_in_page, serving, watch_answer
+from fakes import FakeGenerator
 
 HOSTILE = (
     "The wire report about drones carried <script>window.__pwned = 1</script> a script, "
@@ -33,26 +34,17 @@ HOSTILE = (
 HOSTILE_QUESTION = "What did the wire report about drones carry?"
 
 
-class SlowQuotingModel:
+class SlowQuotingModel(FakeGenerator):
     """A fake model that quotes the passage holding `needle` with its [n], slowly, and records
-    how many calls ran at the same time. It has no lock of its own: only the app serializes it."""
+    how many calls ran at the same time. It has no lock of its own: only the app serializes it.
+    Its context (2,048) does not hold the seeds: answers come from retrieved passages; its
+    yes/no probe says 0.9, so the calibrated decision keeps quoted answers."""
 
     def __init__(self, needle: str = "", delay: float = 0.0, n_ctx: int = 2048):
-        self.needle, self.delay, self.n_ctx = needle, delay, n_ctx
-        self.active = self.max_active = self.calls = 0
+        super().__init__(n_ctx=n_ctx, yes=0.9)
+        self.needle, self.delay = needle, delay
+        self.calls = 0
         self._count = threading.Lock()
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split()) + text.count("\n")
-
-    def context_limit(self) -> int:
-        return self.n_ctx  # the seeds do not fit: answers come from retrieved passages
-
-    def use_context(self, n_ctx: int) -> None:
-        pass
-
-    def yes_probability(self, messages) -> float:
-        return 0.9  # "the passages answer it": the calibrated decision keeps quoted answers
 
     def stream(self, messages, max_tokens):
         with self._count:
@@ -184,7 +176,7 @@ def test_oversized_question_gets_a_clear_message_in_the_page_and_the_api(setting
 
 def test_file_routes_expose_nothing_and_the_server_listens_on_loopback_only(settings, embedder):
     rag = RAG(settings, embedder=embedder, generator=SlowQuotingModel(), progress=False)
-    rag.store  # builds the index
+    rag.store  # noqa: B018 - builds the index
     secret_files = [
         next((settings.index_dir / "current").resolve().glob("*.sqlite3")),
         settings.docs_dir / next(iter(sorted(p.name for p in settings.docs_dir.iterdir()))),
@@ -258,9 +250,9 @@ def passages_in(prompt: str) -> int:
 
 
 def test_an_uploaded_pdf_is_answered_with_its_page_and_the_passage_in_context(settings, embedder, page, tmp_path):
-    from formats import PDF_FACT, pdf_bytes, quoting_model, scanned_pdf_bytes
-
     from rag.documents import LibraryTexts
+
+    from formats import PDF_FACT, pdf_bytes, quoting_model, scanned_pdf_bytes
 
     pdf, scan = tmp_path / "harbour.pdf", tmp_path / "scan.pdf"
     pdf.write_bytes(pdf_bytes())

@@ -17,7 +17,7 @@ from rag.prompts import MIN_PASSAGE_CHARS, build_messages, fit_passages
 from rag.settings import Settings
 from rag.types import Answer, Document, Passage
 
-from fakes import FakeEmbedder
+from fakes import FakeEmbedder, FakeGenerator
 from real_tokenizer import ChatTokenizer
 
 # ---------------------------------------------------------------- chunker
@@ -117,20 +117,16 @@ def test_r07_prompt_plus_max_tokens_always_fits_the_context(tokenizer, passages,
     assert original.text.startswith(last.text) and last.end - last.start == len(last.text)
 
 
-class BudgetCheckingGenerator:
-    """The real tokenizer behind the Generator protocol; checks each prompt as llama.cpp would see it."""
+class BudgetCheckingGenerator(FakeGenerator):
+    """The real tokenizer behind the Generator protocol; checks each prompt as llama.cpp would see it.
+    Its context limit is n_ctx, at most 4,096 here: the seeds do not fit, retrieved passages must."""
 
     def __init__(self, tokenizer: ChatTokenizer, n_ctx: int):
-        self.tokenizer, self.n_ctx, self.seen = tokenizer, n_ctx, []
+        super().__init__(n_ctx=n_ctx)
+        self.tokenizer, self.seen = tokenizer, []
 
     def count_tokens(self, text: str) -> int:
         return self.tokenizer.count(text)
-
-    def context_limit(self) -> int:
-        return self.n_ctx  # at most 4,096 here: the seeds do not fit, retrieved passages must
-
-    def use_context(self, n_ctx: int) -> None:
-        pass
 
     def yes_probability(self, messages) -> float | None:
         self.seen.append(self.tokenizer.prompt_tokens(messages) + 1)  # the yes/no question must fit too
