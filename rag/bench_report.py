@@ -5,6 +5,8 @@ Reads only the results dict that rag/bench.py measures and merges; measures noth
 
 from __future__ import annotations
 
+from .markdown import table
+
 TARGETS = {"retrieval_ms_p50_at_100000": 50, "indexing_vs_plain": 0.80}
 # Per configuration: first token and whole answer p50 (ms), overhead over a plain llama-cpp-python call.
 ANSWER_TARGETS = {
@@ -110,5 +112,4 @@ def _pair(s: dict) -> str:
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
-        "| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
+    return table(header, rows).split("\n")

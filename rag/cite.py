@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from .sentences import sentence_spans
+from .text import TYPOGRAPHY as _FOLD
 from .text import content_words
 from .types import Citation, Passage
 
@@ -43,7 +44,6 @@ _CAUSAL = re.compile(
 )
 _CLAUSE_END = re.compile(r"[,;:.!?]")
 NEGATION_SCOPE = 4  # content words after a negation that it governs
-_FOLD = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "—": "-", "–": "-"})
 UNCITED_BONUS = 0.1  # how much stronger support must be for a sentence the model did not cite
 MIN_CLAIM_COVER = 0.3  # a supporting window holds at least this share of all the claim's words
 RESTATING_SHARE = 0.25  # one plain new word among this many of the claim's words adds nothing

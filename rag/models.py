@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import ModelIntegrityError, ModelNotFoundError
 
@@ -124,12 +125,16 @@ def is_installed(entry: CatalogueEntry) -> bool:
     return True
 
 
-def sha256_of(paths: list[Path], chunk_bytes: int = 1 << 20) -> str:
+def sha256_of(paths: list[Path], chunk_bytes: int = 1 << 20, copy_to: BinaryIO | None = None) -> str:
+    """The sha256 of the files read one after the other, as if concatenated; with `copy_to`,
+    the bytes are also written there as they are hashed (assembling split parts)."""
     digest = hashlib.sha256()
     for path in paths:
         with open(path, "rb") as handle:
             while block := handle.read(chunk_bytes):
                 digest.update(block)
+                if copy_to is not None:
+                    copy_to.write(block)
     return digest.hexdigest()
 
 
@@ -188,18 +193,13 @@ def assemble(entry: CatalogueEntry, cache_dir: Path) -> Path:
     parts = source_files(entry)
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
-    digest = hashlib.sha256()
     try:
         with open(partial, "wb") as out:
-            for part in parts:
-                with open(part, "rb") as handle:
-                    while block := handle.read(1 << 20):
-                        digest.update(block)
-                        out.write(block)
-        if entry.sha256 and digest.hexdigest() != entry.sha256:
+            actual = sha256_of(parts, copy_to=out)
+        if entry.sha256 and actual != entry.sha256:
             raise ModelIntegrityError(
                 f"the installed parts of {entry.name!r} do not add up to the pinned file "
-                f"(sha256 {digest.hexdigest()[:12]}..., expected {entry.sha256[:12]}...): "
+                f"(sha256 {actual[:12]}..., expected {entry.sha256[:12]}...): "
                 f"reinstall them ({entry.install_hint})"
             )
         os.replace(partial, target)  # atomic: a crash never leaves a half file under the real name

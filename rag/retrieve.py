@@ -1,6 +1,7 @@
 """Retrieval: dense vectors (Chroma) and BM25 (bm25s), fused by reciprocal rank.
 
     fuse([["a", "b"], ["b", "c"]], k=60)  ->  ["b", "a", "c"]
+    rrf_scores([["a", "b"], ["b", "c"]], k=60)  ->  {"a": 1/61, "b": 1/62 + 1/61, "c": 1/62}
 
 The BM25 index is built in memory from the chunks stored in Chroma, once per
 store, so both retrievers always see the same chunks.
@@ -9,7 +10,6 @@ store, so both retrievers always see the same chunks.
 from __future__ import annotations
 
 import logging
-
 import threading
 
 from .embed import Embedder
@@ -20,12 +20,20 @@ from .types import Chunk, Passage
 CANDIDATES_PER_PASSAGE = 5  # each retriever proposes 5x as many chunks as are kept
 
 
-def fuse(rankings: list[list[str]], k: int = 60) -> list[str]:
-    """Reciprocal rank fusion: score(id) = sum over rankings of 1 / (k + rank)."""
+def rrf_scores(rankings: list[list[str]], k: int = 60) -> dict[str, float]:
+    """Reciprocal-rank-fusion score of every id: the sum over rankings of 1 / (k + rank).
+    An id repeated within one ranking counts once, at its best (first) rank, and the
+    ranks after it close up."""
     scores: dict[str, float] = {}
     for ranking in rankings:
-        for rank, item in enumerate(dict.fromkeys(ranking), start=1):  # ignore repeats
+        for rank, item in enumerate(dict.fromkeys(ranking), start=1):
             scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return scores
+
+
+def fuse(rankings: list[list[str]], k: int = 60) -> list[str]:
+    """The ids of all rankings, best fused score first (ties: in order of first appearance)."""
+    scores = rrf_scores(rankings, k)
     return sorted(scores, key=lambda item: -scores[item])
 
 
@@ -92,14 +100,10 @@ class Retriever:
             by_id.update({c.id: c for c, _ in hits})
         if mode not in ("dense", "bm25", "hybrid"):
             raise ValueError(f"unknown retrieval mode {mode!r}")
-        fused = fuse(rankings, self.rrf_k)[:k]
-        scores = {cid: score for cid, score in zip(fused, _rrf_scores(rankings, fused, self.rrf_k))}
+        scores = rrf_scores(rankings, self.rrf_k)
+        fused = sorted(scores, key=lambda cid: -scores[cid])[:k]
         return [
             Passage(n, cid, by_id[cid].source, by_id[cid].start, by_id[cid].end, by_id[cid].text, scores[cid])
             for n, cid in enumerate(fused, start=1)
         ]
 
-
-def _rrf_scores(rankings: list[list[str]], ids: list[str], k: int) -> list[float]:
-    positions = [{cid: r for r, cid in enumerate(ranking, start=1)} for ranking in rankings]
-    return [sum(1.0 / (k + pos[cid]) for pos in positions if cid in pos) for cid in ids]

@@ -24,13 +24,16 @@ STOPWORDS = frozenset(
     what when where which while who whom why will with would you your yours yourself yourselves
     said says say according documents document passage passages text article""".split()
 )
+# Typographic quotes and dashes to their plain forms, one character for one, so that a
+# folded text keeps the offsets of the original (the citation check relies on that).
+TYPOGRAPHY = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "—": "-", "–": "-"})
 
 
 def normalize(text: str) -> str:
     """Fold case, quotes, dashes and accents so that matching ignores typography."""
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c))
-    text = text.translate(str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "—": "-", "–": "-"}))
+    text = text.translate(TYPOGRAPHY)
     return text.lower()
 
 

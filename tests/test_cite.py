@@ -99,3 +99,14 @@ def test_an_abbreviation_inside_a_sentence_keeps_the_model_s_words_and_one_marke
     result = check("The Mozilla Public License, v. 2.0, is stewarded by the Mozilla Foundation [1].", [p])
     assert result.text == "The Mozilla Public License, v. 2.0, is stewarded by the Mozilla Foundation [1]."
     assert [c.quote for c in result.citations] == [sentence.rstrip(".")]
+
+
+def test_the_readme_states_the_support_an_uncited_sentence_needs():
+    from pathlib import Path
+
+    from rag.cite import UNCITED_BONUS
+    from rag.settings import Settings
+
+    needed = min(1.0, Settings().support_threshold + UNCITED_BONUS)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert f"most like it, at {needed:.0%}." in readme and f"{needed:.1f} for a sentence the model did not cite" in readme

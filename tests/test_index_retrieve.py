@@ -2,7 +2,7 @@ import pytest
 
 from rag.errors import IndexBusyError, IndexMismatchError, IndexNotFoundError
 from rag.index import build_index, current_path, ensure_index, open_store, write_lock
-from rag.retrieve import Retriever, fuse
+from rag.retrieve import CANDIDATES_PER_PASSAGE, Retriever, fuse, rrf_scores
 
 
 def test_fuse_by_reciprocal_rank_hand_computed():
@@ -10,6 +10,26 @@ def test_fuse_by_reciprocal_rank_hand_computed():
     assert fuse([["a", "b"], ["b", "c"]], k=60) == ["b", "a", "c"]
     assert fuse([["a", "a", "b"]], k=60) == ["a", "b"]  # a repeat counts once
     assert fuse([], k=60) == []
+
+
+def test_rrf_scores_hand_computed_with_a_repeat_counted_at_its_first_rank():
+    assert rrf_scores([["a", "b"], ["b", "c"]], k=60) == {"a": 1 / 61, "b": 1 / 62 + 1 / 61, "c": 1 / 62}
+    # "a" twice: it keeps rank 1, and "b" is rank 2, as if the repeat were not there
+    assert rrf_scores([["a", "b", "a"]], k=10) == {"a": 1 / 11, "b": 1 / 12}
+    assert rrf_scores([], k=60) == {}
+
+
+def test_search_scores_are_the_fused_scores_best_first(settings, embedder):
+    build_index(settings, embedder, progress=False)
+    retriever = Retriever(open_store(settings), embedder, rrf_k=60)
+    query = "Colin Clarke Soufan Group"
+    passages = retriever.search(query, 4)
+    pool = 4 * CANDIDATES_PER_PASSAGE
+    rankings = [[c.id for c, _ in retriever.dense(query, pool)], [c.id for c, _ in retriever.bm25.search(query, pool)]]
+    expected = rrf_scores(rankings, 60)
+    assert [p.chunk_id for p in passages] == fuse(rankings, 60)[:4]
+    assert [p.score for p in passages] == [expected[p.chunk_id] for p in passages]
+    assert [p.score for p in passages] == sorted((p.score for p in passages), reverse=True)
 
 
 def test_missing_index_says_how_to_build_one(settings):
