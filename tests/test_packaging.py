@@ -1,0 +1,52 @@
+"""The package as `pip install .` makes it: the wheel carries the prompt templates, and an
+installed copy answers from its own files, not from a checkout's."""
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    # No build isolation: the tests run offline, and setuptools is in the environment.
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "--disable-pip-version-check", str(ROOT), "-w", str(out)],
+                   check=True, capture_output=True, timeout=300)
+    (built,) = out.glob("rag_local-*.whl")
+    return built
+
+
+def test_the_wheel_carries_every_prompt_template_and_the_decision(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    templates = sorted(p.name for p in (ROOT / "prompts").glob("*.txt"))
+    assert templates and all(f"rag/templates/{name}" in names for name in templates)
+    assert "rag/decision.json" in names
+
+
+def test_an_installed_copy_loads_its_templates_from_the_package(wheel, tmp_path):
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    probe = (
+        "import json, rag, rag.settings as s\n"
+        "from rag.prompts import build_messages\n"
+        "from rag.types import Passage\n"
+        "settings = s.Settings()\n"
+        "messages = build_messages([Passage(1, 'c', 'a.txt', 0, 5, 'Hello', 1.0)], 'Who?', [], settings.prompts_dir)\n"
+        "print(json.dumps({'package': rag.__file__, 'prompts_dir': str(settings.prompts_dir),"
+        " 'messages': len(messages)}))\n"
+    )
+    # Run from outside the checkout, with the unpacked wheel ahead of the checkout's editable install.
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env={"PYTHONPATH": str(site), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert Path(found["package"]).is_relative_to(site)
+    assert Path(found["prompts_dir"]) == site / "rag" / "templates"
+    assert found["messages"] >= 2
