@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .documents import SUFFIXES, UPLOADS, load_library, read_document, texts_dir, uploads_dir
-from .errors import UnreadableError
-from .extract import format_of
 from .embed import Embedder
-from .errors import DocumentError
+from .errors import DocumentError, UnreadableError
+from .extract import format_of
 from .index import build_index
 from .settings import Settings
 

@@ -125,7 +125,7 @@ class IndexInfo:
     chunk_count: int
 
     @classmethod
-    def from_metadata(cls, meta: dict) -> "IndexInfo":
+    def from_metadata(cls, meta: dict) -> IndexInfo:
         try:
             return cls(**{name: meta[name] for name in cls.__dataclass_fields__})
         except (KeyError, TypeError) as exc:

@@ -122,7 +122,7 @@ def html_bytes() -> bytes:
 <p>{HTML_FACT.replace("2.4 metres", "<b>2.4&nbsp;metres</b>")}</p>
 <ul><li>Open on Fridays</li><li>Closed in July</li></ul>
 <script>console.log("{SCRIPT_TOKEN}")</script>
-</body></html>""".encode("utf-8")
+</body></html>""".encode()
 
 
 def write_library(folder: Path) -> Path:

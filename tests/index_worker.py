@@ -15,9 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fakes import FakeEmbedder  # noqa: E402
 from rag.index import build_index  # noqa: E402
 from rag.settings import Settings  # noqa: E402
+
+from fakes import FakeEmbedder  # noqa: E402
 
 
 class SignallingEmbedder(FakeEmbedder):

@@ -36,7 +36,7 @@ class ChatTokenizer:
 
     @staticmethod
     @lru_cache(maxsize=4)
-    def load(model: str, cache_dir: Path) -> "ChatTokenizer":
+    def load(model: str, cache_dir: Path) -> ChatTokenizer:
         return ChatTokenizer(resolve_llm(model, cache_dir))
 
     def count(self, text: str) -> int:

@@ -15,7 +15,8 @@ import pytest
 from gradio_client import Client
 
 from browser import BOT, CHROMIUM, CHROMIUM_ARGS, PageWatch, ask_in_page, watch_answer
-from servers import free_port, server as running
+from servers import free_port
+from servers import server as running
 
 pytestmark = pytest.mark.models
 ROOT = Path(__file__).resolve().parent.parent

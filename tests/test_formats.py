@@ -18,10 +18,20 @@ from rag.pipeline import RAG
 from rag.render import sources_html
 from rag.sentences import sentence_spans
 
-from fakes import FakeGenerator
 from formats import (
-    DOCX_FACT, HTML_FACT, PDF_FACT, PDF_PAGES, SCRIPT_TOKEN, STYLE_TOKEN, docx_bytes, encrypted_pdf_bytes,
-    html_bytes, pdf_bytes, quoting_model, write_bad_files, write_library,
+    DOCX_FACT,
+    HTML_FACT,
+    PDF_FACT,
+    PDF_PAGES,
+    SCRIPT_TOKEN,
+    STYLE_TOKEN,
+    docx_bytes,
+    encrypted_pdf_bytes,
+    html_bytes,
+    pdf_bytes,
+    quoting_model,
+    write_bad_files,
+    write_library,
 )
 
 

@@ -63,7 +63,7 @@ def test_the_second_corpus_differs_in_form_and_says_where_each_file_came_from():
     items = load_qa(corpus.qa)
     assert sum(any("\n" in span for span in i["evidence"]) for i in items) >= 20
     sources = (corpus.out / "SOURCES.md").read_text(encoding="utf-8")
-    for name, text in documents.items():
+    for name in documents:
         digest = hashlib.sha256((corpus.docs / name).read_bytes()).hexdigest()
         assert f"{digest}  {name}" in sources, name
     assert not (corpus.docs / "SOURCES.md").exists()  # it would be indexed as a document

@@ -142,7 +142,7 @@ def test_added_document_is_indexed_once_and_a_bad_file_changes_nothing(settings,
 
 
 def test_failed_build_removes_the_saved_upload(settings, embedder, tmp_path, monkeypatch):
-    RAG(settings, embedder=embedder, generator=FakeGenerator(), progress=False).store
+    RAG(settings, embedder=embedder, generator=FakeGenerator(), progress=False).store  # noqa: B018 - builds the index
     good = tmp_path / "notes.md"
     good.write_text("Notes about lighthouses.\n", encoding="utf-8")
 
