@@ -58,7 +58,7 @@ CORPORA = {
     "seeds": Corpus("seeds", PROJECT_ROOT / "seeds", QA_PATH, EVAL_DIR,
                     "three news articles (well-punctuated prose, one paragraph a line)"),
     "legal-md": Corpus("legal-md", LEGAL_MD / "docs", LEGAL_MD / "qa.jsonl", LEGAL_MD,
-                       "GPL-3 and LGPL-3 (hard-wrapped plain text) and four pages of pip's documentation (Markdown)"),
+                       "GPL-3 and LGPL-3, hard-wrapped plain text, and four pages of pip's documentation in Markdown"),
 }
 SEEDS = CORPORA["seeds"]
 
