@@ -47,6 +47,7 @@ NEGATION_SCOPE = 4  # content words after a negation that it governs
 UNCITED_BONUS = 0.1  # how much stronger support must be for a sentence the model did not cite
 MIN_CLAIM_COVER = 0.3  # a supporting window holds at least this share of all the claim's words
 RESTATING_SHARE = 0.25  # one plain new word among this many of the claim's words adds nothing
+_QUOTED = re.compile(r"`([^`\n]{1,80})`|\"([^\"\n]{1,80})\"|“([^”\n]{1,80})”|‘([^’\n]{1,80})’")
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,8 @@ def _polarity_agrees(claim_negated: set[str], claim_words: set[str], window: str
     return not (window_negated & claim_words)
 
 
-def support(claim: str, passage: Passage, question_words: frozenset[str] = frozenset()) -> tuple[float, int, int]:
+def support(claim: str, passage: Passage, question_words: frozenset[str] = frozenset(),
+            question_terms: frozenset[str] = frozenset()) -> tuple[float, int, int]:
     """(score, start, end) of the passage window that best supports `claim`.
 
     The score is the share of the claim's new content words (not in the question)
@@ -144,8 +146,9 @@ def support(claim: str, passage: Passage, question_words: frozenset[str] = froze
     """
     claim_words = set(content_words(claim))
     new_words = claim_words - question_words
-    if restates(claim, claim_words, new_words):
+    if restates(claim, claim_words, new_words, question_terms):
         return 0.0, 0, 0
+    scored_words = new_words or claim_words  # a new quoted term made of the question's words
     haystack = passage.text.translate(_FOLD).lower()
     needle = claim.rstrip(".!? ").translate(_FOLD).lower()
     if len(needle) >= 12 and len(haystack) == len(passage.text) and (at := haystack.find(needle)) >= 0:
@@ -159,16 +162,24 @@ def support(claim: str, passage: Passage, question_words: frozenset[str] = froze
             continue
         if not _polarity_agrees(claim_negated, claim_words, window_text):
             continue
-        score = len(new_words & window) / len(new_words)
+        score = len(scored_words & window) / len(scored_words)
         if score > best[0] or (score == best[0] and end - start < best[2] - best[1]):
             best = (score, start, end)
     return best
 
 
-def restates(claim: str, claim_words: set[str], new_words: set[str]) -> bool:
+def quoted_terms(text: str) -> frozenset[str]:
+    """Terms in quotes or inline code, lower case: 'a "Combined Work"', 'the `--no-cache-dir` option'."""
+    return frozenset(next(g for g in m.groups() if g).strip().lower() for m in _QUOTED.finditer(text))
+
+
+def restates(claim: str, claim_words: set[str], new_words: set[str], question_terms: frozenset[str] = frozenset()) -> bool:
     """Does the claim only say the question again? No new word, or a single plain word among many
     ("The Houthi official promised safe passage ... transiting ..." for "Which Houthi official ...?").
-    A new name or number is an answer ("China abstained along with Russia.")."""
+    A new name, number, quoted term or code is an answer ("China abstained along with Russia.",
+    'The LGPL calls it a "Combined Work".', "The `certifi` package provides it.")."""
+    if quoted_terms(claim) - question_terms:
+        return False
     if not new_words:
         return True
     if len(new_words) > 1 or len(new_words) / len(claim_words) >= RESTATING_SHARE:
@@ -189,7 +200,7 @@ def _citation(passage: Passage, start: int, end: int) -> Citation:
 
 def check_sentence(
     sentence: _Sentence, passages: dict[int, Passage], threshold: float, question_words: frozenset[str],
-    candidates: list[Passage],
+    candidates: list[Passage], question_terms: frozenset[str] = frozenset(),
 ) -> SentenceCheck:
     needs_model = bool(_NEGATION.search(sentence.claim) or _CAUSAL.search(sentence.claim))
     result = SentenceCheck(sentence.claim, sentence.cited, needs_model=needs_model)
@@ -198,13 +209,13 @@ def check_sentence(
     kept, best = [], 0.0
     for n in sentence.cited:
         if n in passages:
-            score, start, end = support(sentence.claim, passages[n], question_words)
+            score, start, end = support(sentence.claim, passages[n], question_words, question_terms)
             if score >= threshold:
                 kept.append(_citation(passages[n], start, end))
                 best = max(best, score)
     if not kept and len(set(content_words(sentence.claim))) >= 2:
         # Uncited (or wrongly cited): cite the candidate passage that clearly holds it, if any.
-        scored = [(support(sentence.claim, p, question_words), p) for p in candidates]
+        scored = [(support(sentence.claim, p, question_words, question_terms), p) for p in candidates]
         (score, start, end), passage = max(scored, key=lambda item: item[0][0], default=((0.0, 0, 0), None))
         if passage is not None and score >= min(1.0, threshold + UNCITED_BONUS):
             kept, best = [_citation(passage, start, end)], score
@@ -264,7 +275,8 @@ def check_sentences(
     question_words = frozenset(content_words(question))
     by_number = {p.n: p for p in passages}
     find = candidates or (lambda claim: passages)
-    return [check_sentence(s, by_number, threshold, question_words, find(s.claim)) for s in split_answer(raw)]
+    terms = quoted_terms(question)
+    return [check_sentence(s, by_number, threshold, question_words, find(s.claim), terms) for s in split_answer(raw)]
 
 
 def check(

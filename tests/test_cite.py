@@ -82,6 +82,24 @@ def test_restating_the_question_earns_no_support():
     assert result.refused
 
 
+def test_a_quoted_term_or_code_the_question_lacks_is_an_answer():
+    # Real uncited answers from eval/corpora/legal-md that the restating rule removed (l005, l010).
+    lgpl = ('A "Combined Work" is a work produced by combining or linking an Application with the Library.')
+    pip = "pip bundles the CA certificate store of the `certifi` package."
+    passages = [Passage(1, "c1", "lgpl.txt", 0, len(lgpl), lgpl), Passage(2, "c2", "pip.md", 0, len(pip), pip)]
+    question = "What does the LGPL call a work produced by combining or linking an Application with the Library?"
+    named = check('The LGPL calls a work produced by combining or linking an Application with the Library a '
+                  '"Combined Work".', passages, question=question)
+    assert not named.refused and named.citations[0].n == 1
+    code = check("The `certifi` package provides the CA certificate store that pip bundles.", passages,
+                 question="Which package provides the CA certificate store that pip bundles?")
+    assert not code.refused and code.citations[0].n == 2
+    # The question's own quoted term is no answer.
+    echoed = check('A work produced by combining an Application with the Library is a "Combined Work".', passages,
+                   question='What is a "Combined Work" produced by combining an Application with the Library?')
+    assert echoed.refused
+
+
 def test_new_information_is_what_must_be_in_the_passage():
     # Framing words from the question ("according to the article", "Clarke") don't need to be in the passage.
     question = "Where is the group Colin Clarke works for based, according to the article?"
