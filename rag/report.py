@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .markdown import table as markdown_table
+
 SUMMARY_COLUMNS = [
     ("hit@5", "hit@5", "{:.1%}"), ("mrr", "MRR", "{:.3f}"), ("ndcg@10", "nDCG@10", "{:.3f}"),
     ("accept", "accepted", "{:.1%}"), ("f1", "F1", "{:.3f}"), ("exact_match", "EM", "{:.1%}"),
@@ -20,10 +22,8 @@ def _fmt(value, pattern: str) -> str:
 
 
 def table(rows: list[tuple[str, dict]], columns=SUMMARY_COLUMNS) -> str:
-    header = "| | " + " | ".join(label for _, label, _ in columns) + " |"
-    rule = "|---" * (len(columns) + 1) + "|"
-    body = ["| " + name + " | " + " | ".join(_fmt(s.get(key), p) for key, _, p in columns) + " |" for name, s in rows]
-    return "\n".join([header, rule, *body])
+    return markdown_table(["", *(label for _, label, _ in columns)],
+                          [[name, *(_fmt(s.get(key), p) for key, _, p in columns)] for name, s in rows])
 
 
 def corpus_of(report: dict) -> str:
@@ -149,7 +149,5 @@ def side_by_side(reports: list[dict]) -> str:
         values = dict(report["overall"], qa_items=report["settings"]["qa_items"],
                       refused_answerable=sum(1 for r in report["rows"] if r["answerable"] and r["refused"]))
         cells.append(values)
-    header = "| metric | " + " | ".join(f"`{corpus_of(r)}`" for r in reports) + " |"
-    rule = "|---" * (len(reports) + 1) + "|"
-    body = ["| " + label + " | " + " | ".join(_fmt(c.get(key), p) for c in cells) + " |" for key, label, p in CORPUS_ROWS]
-    return "\n".join([header, rule, *body])
+    return markdown_table(["metric", *(f"`{corpus_of(r)}`" for r in reports)],
+                          [[label, *(_fmt(c.get(key), p) for c in cells)] for key, label, p in CORPUS_ROWS])
