@@ -6,6 +6,8 @@ Layout of `index_dir`:
       current -> builds/<build id>   symlink, replaced atomically on a switch
       builds/<build id>/             one complete Chroma folder per build
       .write.lock                    one writer at a time (file lock)
+      .readers/<pid>-<random>/       a reader's private copy of the current build
+                                     (Chroma writes to what it opens; see rag/index_check.py)
 
 A build goes into a fresh folder, is checked (count, one query), and only
 then becomes `current`; a crash mid-build leaves the previous index in place.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import weakref
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -32,7 +35,7 @@ from .chunk import chunk_documents, chunker_signature
 from .documents import folder_fingerprint, load_library, prune_texts
 from .embed import Embedder
 from .errors import IndexBusyError, IndexDamagedError, IndexMismatchError, IndexNotFoundError, RagError
-from .index_check import check_in_child, read_check, remember_good_read
+from .index_check import check_in_child, close_copy, private_copy, read_check, remember_good_read
 from .settings import Settings
 from .store import (
     COLLECTION,
@@ -72,24 +75,30 @@ def open_store(settings: Settings) -> ChromaStore:
         raise IndexNotFoundError(
             f"no index in {settings.index_dir}: build one with `rag index {settings.docs_dir}`"
         )
-    path = link.resolve()
     rebuild = f"rebuild it with `rag index {settings.docs_dir}`"
-    check_in_child(path, rebuild)  # a damaged file may crash the reader: let that be a child
+    build, copy = private_copy(settings.index_dir)  # Chroma writes to what it opens: never the shared build
+    client = None
     try:
-        collection = chroma_client(path).get_collection(COLLECTION, embedding_function=None)
-    except Exception as exc:  # Chroma raises several types for a damaged folder
-        raise IndexDamagedError(
-            f"the index in {settings.index_dir} cannot be opened ({type(exc).__name__}): {rebuild}"
-        ) from exc
-    store = ChromaStore(collection, path)
-    check_compatible(store.info, settings)
-    try:
-        read_check(collection)
-    except Exception as exc:
-        raise IndexDamagedError(
-            f"the index in {settings.index_dir} cannot be read ({type(exc).__name__}): {rebuild}"
-        ) from exc
-    remember_good_read(path)
+        check_in_child(copy, rebuild, shown=build)  # a damaged file may crash the reader: let that be a child
+        try:
+            client = chroma_client(copy)
+            collection = client.get_collection(COLLECTION, embedding_function=None)
+        except Exception as exc:  # Chroma raises several types for a damaged folder
+            raise IndexDamagedError(
+                f"the index in {settings.index_dir} cannot be opened ({type(exc).__name__}): {rebuild}"
+            ) from exc
+        store = ChromaStore(collection, build)
+        check_compatible(store.info, settings)
+        try:
+            read_check(collection)
+        except Exception as exc:
+            raise IndexDamagedError(
+                f"the index in {settings.index_dir} cannot be read ({type(exc).__name__}): {rebuild}"
+            ) from exc
+    except BaseException:
+        close_copy(client, copy)
+        raise
+    weakref.finalize(store, close_copy, client, copy)  # the copy lives as long as the store
     return store
 
 
@@ -156,12 +165,21 @@ def _embed_missing(chunks: list[Chunk], known: dict, embedder: Embedder, progres
 
 
 def _write_collection(path: Path, chunks: list[Chunk], vectors: list, info: IndexInfo) -> None:
-    fill(create_collection(chroma_client(path), COLLECTION, info), chunks, vectors)
+    client = chroma_client(path)
+    try:
+        fill(create_collection(client, COLLECTION, info), chunks, vectors)
+    finally:
+        client.close()
 
 
 def _verify_build(path: Path, chunks: list[Chunk], vectors: list) -> None:
-    """Reopen the new folder and check it before it may become current."""
-    _check_build(ChromaStore(chroma_client(path).get_collection(COLLECTION, embedding_function=None)), chunks, vectors)
+    """Reopen the new folder and check it before it may become current. Chroma's system for
+    it is stopped first (it is cached per path), so that nothing writes to it once it is current."""
+    client = chroma_client(path)
+    try:
+        _check_build(ChromaStore(client.get_collection(COLLECTION, embedding_function=None)), chunks, vectors)
+    finally:
+        client.close()
     remember_good_read(path)  # this process just read it without crashing
 
 

@@ -375,3 +375,126 @@ def test_r16_updating_an_index_past_40000_chunks_keeps_the_unchanged_vectors(tmp
     assert embedder.texts == 1  # only the new chunk was embedded: every other vector was kept
     assert store.vectors(sample) == old_vectors
     assert store.info.chunk_count == first.chunk_count + 1
+
+
+# ---------------------------------------------------------------- 21, 22: readers while others read and write
+
+# A reader in its own process, through the real `open_store`: it opens the index, retrieves,
+# prints what it found as JSON, and (with HOLD) waits for that file with the index open, so
+# that a test can kill it there. With PAUSE it stops right after resolving `current`, until
+# that file exists: the moment a rebuild may switch builds and delete the one it resolved.
+READER = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from fakes import FakeEmbedder
+    from rag.errors import RagError
+    from rag.index import open_store
+    from rag.retrieve import Retriever
+    from rag.settings import Settings
+
+    pause, hold = {pause!r}, {hold!r}
+
+    def wait_for(name):
+        deadline = time.monotonic() + 120
+        while not Path(name).exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    real_resolve = Path.resolve
+    def resolve(self, *args, **kwargs):
+        global pause
+        resolved = real_resolve(self, *args, **kwargs)
+        if pause and self.name == "current":
+            print("resolved", resolved, flush=True)
+            wait_for(pause)
+            pause = None
+        return resolved
+    Path.resolve = resolve
+
+    settings = Settings(docs_dir={docs!r}, index_dir={index!r}, embedding_model="fake-embedder")
+    try:
+        passages = Retriever(open_store(settings), FakeEmbedder()).search({query!r}, 4)
+        report = {{"texts": [p.text for p in passages]}}
+    except RagError as exc:
+        report = {{"error": f"{{type(exc).__name__}}: {{exc}}"}}
+    print("queried", flush=True)
+    if hold:
+        wait_for(hold)
+    print(json.dumps(report), flush=True)
+    """
+)
+
+
+def start_reader(settings, query: str, pause: Path | None = None, hold: Path | None = None) -> subprocess.Popen:
+    code = READER.format(tests=str(TESTS), docs=str(settings.docs_dir), index=str(settings.index_dir),
+                         query=query, pause=str(pause) if pause else None, hold=str(hold) if hold else None)
+    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def reader_report(proc: subprocess.Popen) -> dict:
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, f"the reader died (status {proc.returncode}): {err[-2000:]}"
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def folder_state(folder: Path) -> dict[str, tuple]:
+    """Size, mtime and sha256 of every file under `folder`."""
+    import hashlib
+
+    return {
+        f.relative_to(folder).as_posix(): (f.stat().st_size, f.stat().st_mtime_ns, hashlib.sha256(f.read_bytes()).hexdigest())
+        for f in sorted(folder.rglob("*")) if f.is_file()
+    }
+
+
+def test_r21_readers_at_once_and_a_killed_reader_leave_the_index_files_untouched(settings, embedder, tmp_path):
+    # Found by this suite: opening and querying a small collection (under Chroma's 1,000-record
+    # sync threshold) rewrote its HNSW files and its SQLite file in place, so two `rag ask` at
+    # once, or a reader killed mid-write, could tear the files that crash Chroma (row 15).
+    build_index(settings, embedder, progress=False)
+    build = current_path(settings.index_dir).resolve()
+    before = folder_state(build)
+    hold = tmp_path / "release-held-reader"
+    held = start_reader(settings, "Colin Clarke Soufan Group", hold=hold)  # two readers at once,
+    other = start_reader(settings, "Colin Clarke Soufan Group")  # the second one while the first holds it open
+    try:
+        wait_for_line(held, "queried")
+        assert any("Soufan Group" in t for t in reader_report(other)["texts"])
+        sigkill(held)  # killed with the index open
+    finally:
+        hold.touch()
+        if held.poll() is None:
+            held.kill()
+        held.wait()
+    assert any("Soufan Group" in t for t in reader_report(start_reader(settings, "Colin Clarke Soufan Group"))["texts"])
+    after = folder_state(build)
+    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    assert changed == [], f"readers wrote to the published build: {changed}"
+    # Each reader opened a private copy: gone when it exited, or (the killed one) at the next open.
+    assert list((settings.index_dir / ".readers").iterdir()) == []
+    assert answers_from_seeds(settings, embedder)
+
+
+def test_r22_a_reader_whose_build_a_rebuild_deleted_reads_the_new_build(settings, embedder, tmp_path):
+    # Found by this suite: a reader that resolved `current` just before a rebuild switched and
+    # deleted that build got "index damaged, rebuild it", and Chroma recreated an empty
+    # database at the deleted path.
+    build_index(settings, embedder, progress=False)
+    old = current_path(settings.index_dir).resolve()
+    (settings.docs_dir / "new.txt").write_text("The zebra council met in Narnia on Tuesday.")
+    go = tmp_path / "go"
+    reader = start_reader(settings, "zebra council Narnia", pause=go)
+    try:
+        wait_for_line(reader, f"resolved {old}")
+        rebuild = start_worker(settings.docs_dir, settings.index_dir)  # a real rebuild: switches, deletes `old`
+        out, err = rebuild.communicate(timeout=120)
+        assert rebuild.returncode == 0, err[-2000:]
+        assert not old.exists()
+    finally:
+        go.touch()
+    report = reader_report(reader)
+    assert "error" not in report, report["error"]
+    assert any("Narnia" in t for t in report["texts"])  # it read the build that is current now
+    assert not old.exists(), "Chroma created a database at the deleted build's path"
+    assert [b.name for b in (settings.index_dir / "builds").iterdir()] == [current_path(settings.index_dir).resolve().name]
