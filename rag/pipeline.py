@@ -18,18 +18,18 @@ from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 
+from .budget import focus_passages
 from .cite import REFUSAL
 from .documents import LibraryTexts
 from .embed import Embedder, SentenceTransformerEmbedder
 from .errors import InvalidQuestionError
-from .budget import focus_passages
 from .generate import Generator, make_generator
 from .index import ensure_index, open_store
 from .library_cache import LibraryPlan, plan_library, probe_messages, state_file
-from .store import ChromaStore
 from .prompts import CHAT_OVERHEAD_TOKENS, PROMPT_MARGIN_TOKENS, build_messages, fit_passages
 from .retrieve import Retriever
 from .settings import Settings
+from .store import ChromaStore
 from .trust import Verifier
 from .types import Answer, Passage
 
@@ -137,7 +137,7 @@ class RAG:
 
     @property
     def store(self) -> ChromaStore:
-        self.retriever  # opens (or builds) the index on first use
+        _ = self.retriever  # opens (or builds) the index on first use
         return self._store
 
     @cached_property
@@ -160,8 +160,8 @@ class RAG:
         """The probe prompts and the state file of `plan`, worked out once (every question asks)."""
         if self._held_plan is None or self._held_plan[0] is not plan:
             probes = probe_messages(plan, self.settings.prompts_dir)
-            model_id = self.generator.model_id() if hasattr(self.generator, "model_id") else "server"
-            self._held_plan = (plan, probes, state_file(self.settings.index_dir, plan, model_id, self.settings.prompts_dir))
+            path = state_file(self.settings.index_dir, plan, self.generator.model_id(), self.settings.prompts_dir)
+            self._held_plan = (plan, probes, path)
         return self._held_plan[1], self._held_plan[2]
 
     @cached_property
@@ -177,21 +177,20 @@ class RAG:
             self.__dict__.pop("retriever", None)
             self.__dict__.pop("library", None)
 
-    def warm_up(self) -> "RAG":
+    def warm_up(self) -> RAG:
         """Open the index, load both models and the cached library now instead of on the first question.
 
         The LLM and its library load in a second thread while the embedder loads:
         importing sentence-transformers is most of a cold start, and llama.cpp's
         C code does not hold Python's lock.
         """
-        self.retriever  # opens (or builds) the index before the two threads share it
+        _ = self.retriever  # opens (or builds) the index before the two threads share it
         failures: list[BaseException] = []
 
         def load_llm() -> None:
             try:
                 plan = self.library  # first: it sets the context size the model loads with
-                if hasattr(self.generator, "warm_up"):
-                    self.generator.warm_up()
+                self.generator.warm_up()
                 if plan is not None:
                     self.hold_library(plan)
             except BaseException as exc:  # re-raised in the caller's thread

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import re
 import string
-from functools import lru_cache
 from collections.abc import Callable
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 
 from .errors import PromptTemplateError
-from .settings import PROJECT_ROOT
+from .settings import PROMPTS_DIR
 from .types import Passage
 
-PROMPTS_DIR = PROJECT_ROOT / "prompts"
 CHAT_OVERHEAD_TOKENS = 24  # role markers the chat template adds around the messages
 PROMPT_MARGIN_TOKENS = 16  # slack for tokenizer differences between count and call
 MIN_PASSAGE_CHARS = 80

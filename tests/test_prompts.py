@@ -19,7 +19,8 @@ def test_missing_placeholder_is_named():
 
 def test_passages_are_trimmed_not_crashed():
     passages = [Passage(i, f"c{i}", "a.txt", 0, 2000, "word " * 400) for i in range(1, 6)]
-    count = lambda text: len(text.split())
+    def count(text):
+        return len(text.split())
     kept, tokens = fit_passages(passages, lambda ps: build_messages(ps, "Q?", []), count, budget=300)
     assert tokens <= 300 and len(kept) == 1
     assert kept[0].end - kept[0].start == len(kept[0].text)
