@@ -171,11 +171,8 @@ class RAG:
 
     def reload_index(self) -> None:
         """Reopen the current index, e.g. after documents were added; BM25 and the library are rebuilt lazily."""
-        store = open_store(self.settings)
-        with self._open_lock:
-            self._store = store
-            self.__dict__.pop("retriever", None)
-            self.__dict__.pop("library", None)
+        self._store = open_store(self.settings)
+        self._forget_chunks()
 
     def warm_up(self) -> RAG:
         """Open the index, load both models and the cached library now instead of on the first question.
@@ -205,7 +202,19 @@ class RAG:
         return self
 
     def retrieve(self, query: str, k: int | None = None, mode: str | None = None) -> list[Passage]:
+        switches = self.store.switches
+        found = self.retriever.search(query, k or self.settings.top_k, mode)
+        if self.store.switches == switches:
+            return found
+        # A rebuild on the server moved the store to a new build: the keyword index and the
+        # library were made from the old one's chunks, so they are rebuilt and the search rerun.
+        self._forget_chunks()
         return self.retriever.search(query, k or self.settings.top_k, mode)
+
+    def _forget_chunks(self) -> None:
+        with self._open_lock:
+            self.__dict__.pop("retriever", None)
+            self.__dict__.pop("library", None)
 
     def ask(self, question: str, history: list[dict] | None = None, **options) -> Answer:
         """The checked answer to `question` (see `stream` for the options)."""

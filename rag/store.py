@@ -146,6 +146,7 @@ class ChromaStore:
         self.collection = collection
         self.path = path
         self.reopen = reopen
+        self.switches = 0  # builds moved to: a session's keyword index and library follow (RAG.retrieve)
         self.where = where or (f"the index in {path}" if path else "the index")
         self.info = IndexInfo.from_metadata(collection.metadata or {})
 
@@ -161,6 +162,7 @@ class ChromaStore:
                     raise
                 log.info("%s switched builds: reading the current one", self.where)
                 self.collection = self.reopen()
+                self.switches += 1
                 self.info = IndexInfo.from_metadata(self.collection.metadata or {})
                 return read(self.collection)
         except RagError:

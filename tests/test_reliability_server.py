@@ -134,6 +134,25 @@ def test_a_reader_follows_a_rebuild_on_the_server_instead_of_failing(settings, e
     assert reader.store.count() == open_store(remote).count()
 
 
+def test_a_session_s_keyword_index_follows_a_rebuild_on_the_server(settings, embedder, chroma_url):
+    from rag.pipeline import RAG
+
+    from fakes import FakeGenerator
+
+    remote = settings.model_copy(update={"chroma_url": chroma_url, "chroma_collection": "session"})
+    build_index(remote, embedder, progress=False)
+    rag = RAG(remote, embedder=embedder, generator=FakeGenerator(), progress=False)
+    assert rag.retrieve("Colin Clarke Soufan Group")
+    (remote.docs_dir / "quokka.txt").write_text("The quokka registry of Rottnest opened in 1987.")
+    build_index(remote, embedder, progress=False)
+    passages = rag.retrieve("quokka registry Rottnest")  # the vector search finds the build gone, moves
+    assert passages and "quokka registry" in passages[0].text
+    assert rag.store.switches == 1
+    # The session's keyword index was made from the old build's chunks: it is made again.
+    assert any("quokka registry" in c.text for c in rag.retriever.bm25.chunks)
+    assert "quokka registry" in rag.retrieve("quokka registry Rottnest", mode="bm25")[0].text
+
+
 def test_a_chroma_server_gone_mid_session_is_one_clear_error(settings, embedder, tmp_path):
     from rag.errors import RagError
 
