@@ -77,7 +77,10 @@ def candidate_feature_sets() -> list[tuple[str, ...]]:
 
 
 def calibrate(rows: list[dict], model: str) -> dict:
-    """The decision record for decision.json (for the LLM `model`), with what cross-validation measured."""
+    """The decision record for decision.json (for the LLM `model`), with what cross-validation measured.
+
+    Rows may come from several corpora (`row["corpus"]`): they are pooled, and the
+    record also says how the chosen signals did on each corpus when fitted on the others."""
     signals, labels = training_rows(rows)
     if len(set(labels)) < 2:
         raise ValueError("calibration needs kept answers to both answerable and unanswerable questions")
@@ -102,8 +105,31 @@ def calibrate(rows: list[dict], model: str) -> dict:
             "answerable": sum(labels), "kept_answerable": sum(kept), "kept_unanswerable": len(kept) - sum(kept),
             "utility": value,
             "feature_sets": {"+".join(f): v for v, _, f, _, _ in sorted(tried, key=lambda t: -t[0])},
+            "corpora": sorted({row.get("corpus", "seeds") for row in rows}),
+            "other_corpus": leave_one_corpus_out(rows, features),
         },
     }
+
+
+def leave_one_corpus_out(rows: list[dict], features: tuple[str, ...]) -> dict:
+    """Per corpus: kept answers on it by a decision fitted (weights and threshold) on the other corpora,
+    the nearest this set gets to documents the decision never saw. Empty for one corpus."""
+    corpora = sorted({row.get("corpus", "seeds") for row in rows})
+    results = {}
+    for held in corpora if len(corpora) > 1 else []:
+        train_signals, train_labels = training_rows([r for r in rows if r.get("corpus", "seeds") != held])
+        test_signals, test_labels = training_rows([r for r in rows if r.get("corpus", "seeds") == held])
+        if len(set(train_labels)) < 2 or not test_labels:
+            continue
+        threshold, _ = best_threshold(held_out_probabilities(_matrix(train_signals, features), train_labels),
+                                      train_labels)
+        fitted = _fit(_matrix(train_signals, features), train_labels)
+        probabilities = fitted.predict_proba(_matrix(test_signals, features))[:, 1]
+        kept = [label for p, label in zip(probabilities, test_labels) if p >= threshold]
+        results[held] = {"rows": len(test_labels), "answerable": sum(test_labels), "kept_answerable": sum(kept),
+                         "kept_unanswerable": len(kept) - sum(kept),
+                         "utility": round(utility(list(probabilities), test_labels, threshold), 4)}
+    return results
 
 
 def model_of(record: dict) -> Model:

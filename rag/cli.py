@@ -149,12 +149,12 @@ def cmd_eval(args) -> int:
 
     settings = _settings(args)
     corpora = _eval_corpora(args)
-    if args.action in ("generate", "calibrate") and len(corpora) > 1:
+    if args.action == "generate" and len(corpora) > 1:
         raise RagError(f"`rag eval {args.action}` works on one corpus: choose it with --corpus NAME")
     if args.action == "generate":
         return _generate_candidates(settings, corpora[0], args.count)
     if args.action == "calibrate":
-        return _calibrate(settings, corpora[0], args.limit)
+        return _calibrate(settings, corpora, args.limit)
     if args.compare:
         for corpus in corpora:
             _compare(settings, corpus, args.limit)
@@ -241,20 +241,23 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def _calibrate(settings: Settings, corpus, limit: int | None) -> int:
-    """Run the QA set keeping every checked answer, fit the decision, write rag/decision.json."""
+def _calibrate(settings: Settings, corpora: list, limit: int | None) -> int:
+    """Run each corpus's QA set keeping every checked answer, fit the decision on all their rows
+    together, write rag/decision.json (and each corpus's rows beside its report)."""
     from .calibrate import calibrate, write_decision
     from .evaluate import run_eval
 
     keep_all = settings.model_copy(update={"refusal_threshold": 0.0})
-    report = run_eval(keep_all, corpus, limit)
-    record = calibrate(report["rows"], settings.model)
-    out = corpus.out
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "calibration_rows.json").write_text(json.dumps(report["rows"], indent=1, ensure_ascii=False))
+    rows = []
+    for corpus in corpora:
+        corpus_rows = [dict(row, corpus=corpus.name) for row in run_eval(keep_all, corpus, limit)["rows"]]
+        corpus.out.mkdir(parents=True, exist_ok=True)
+        (corpus.out / "calibration_rows.json").write_text(json.dumps(corpus_rows, indent=1, ensure_ascii=False))
+        rows += corpus_rows
+    record = calibrate(rows, settings.model)
     path = write_decision(record, Path(__file__).resolve().parent / "decision.json")
     print(json.dumps(record, indent=1))
-    print(f"wrote {path} and {out / 'calibration_rows.json'}")
+    print(f"wrote {path} and the rows beside each corpus's report")
     return 0
 
 
