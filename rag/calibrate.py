@@ -119,8 +119,8 @@ def leave_one_corpus_out(rows: list[dict], features: tuple[str, ...]) -> dict:
     for held in corpora if len(corpora) > 1 else []:
         train_signals, train_labels = training_rows([r for r in rows if r.get("corpus", "seeds") != held])
         test_signals, test_labels = training_rows([r for r in rows if r.get("corpus", "seeds") == held])
-        if len(set(train_labels)) < 2 or not test_labels:
-            continue
+        if min(train_labels.count(0), train_labels.count(1)) < 2 or not test_labels:
+            continue  # too few of one kind to fit on (cross-validation needs two folds)
         threshold, _ = best_threshold(held_out_probabilities(_matrix(train_signals, features), train_labels),
                                       train_labels)
         fitted = _fit(_matrix(train_signals, features), train_labels)

@@ -35,3 +35,6 @@ def test_each_corpus_is_scored_by_a_decision_fitted_on_the_others():
     assert result["legal-md"]["rows"] == 60 and result["legal-md"]["answerable"] == 50
     assert result["legal-md"]["kept_answerable"] > 30 and result["legal-md"]["kept_unanswerable"] < 5
     assert leave_one_corpus_out(rows_of("seeds", 30, 10, seed=5), ("answerable",)) == {}
+    # One unanswerable row elsewhere: nothing to fit on for the other corpus, which is left out.
+    lopsided = rows_of("seeds", 30, 10, seed=6) + rows_of("legal-md", 20, 1, seed=7)
+    assert set(leave_one_corpus_out(lopsided, ("answerable",))) == {"legal-md"}
