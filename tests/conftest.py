@@ -53,3 +53,24 @@ def generator() -> FakeGenerator:
 def model_cache(tmp_path_factory) -> Path:
     """One folder per test run where split GGUF files are assembled (once)."""
     return tmp_path_factory.mktemp("model-cache")
+
+
+# The real headless Chromium (Debian's, never a downloaded one), one per test module, and a fresh page per test.
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    from browser import CHROMIUM, CHROMIUM_ARGS
+
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make setup-test` installs Debian's chromium"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1300, "height": 950})
+    yield context.new_page()
+    context.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -44,3 +45,16 @@ def server(command: list[str], ready_url: str, log: Path, timeout: float = 120, 
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+CHROMA = Path(sys.executable).parent / "chroma"
+
+
+@contextlib.contextmanager
+def chroma_run(folder: Path, env: dict | None = None):
+    """A real `chroma run` on 127.0.0.1 keeping its data in `folder`, until the block ends; yields its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [str(CHROMA), "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)]
+    with server(command, f"{url}/api/v2/heartbeat", folder / "log.txt", env=env):
+        yield url

@@ -22,21 +22,16 @@ from rag.retrieve import Retriever
 from rag.settings import Settings
 from rag.store import ServerBuilds
 
-from servers import free_port, server
+from servers import chroma_run, free_port, server
 
 pytestmark = pytest.mark.models  # real servers and the smallest real model
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
-BIN = Path(sys.executable).parent
 SMALL_MODEL = "smollm2-135m"
 
 
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("chroma-server")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [str(BIN / "chroma"), "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)]
-    with server(command, f"{url}/api/v2/heartbeat", folder / "log.txt"):
+    with chroma_run(tmp_path_factory.mktemp("chroma-server")) as url:
         yield url
 
 

@@ -21,21 +21,16 @@ from rag.errors import IndexNotFoundError
 from rag.index import build_index, open_store
 from rag.retrieve import Retriever
 
-from servers import free_port, server
+from servers import chroma_run
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMA = Path(__import__("sys").executable).parent / "chroma"
 TOKEN = "test-token-8c1f"
 COLLECTIONS = "/api/v2/tenants/default_tenant/databases/default_database/collections"
 
 
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("chroma-server")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [str(CHROMA), "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)]
-    with server(command, f"{url}/api/v2/heartbeat", folder / "log.txt"):
+    with chroma_run(tmp_path_factory.mktemp("chroma-server")) as url:
         yield url
 
 
@@ -100,13 +95,10 @@ def test_chroma_run_itself_checks_no_credentials(tmp_path):
     # Why the README does not put `chroma run` on a network: given Chroma's documented token
     # authentication settings, the 1.5 server still answers a request without a token. If this
     # starts failing, Chroma checks tokens again: revisit the README and .ci/audit-ignore.
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {**__import__("os").environ,
            "CHROMA_SERVER_AUTHN_PROVIDER": "chromadb.auth.token_authn.TokenAuthenticationServerProvider",
            "CHROMA_SERVER_AUTHN_CREDENTIALS": TOKEN}
-    command = [str(CHROMA), "run", "--path", str(tmp_path / "data"), "--host", "127.0.0.1", "--port", str(port)]
-    with server(command, f"{url}/api/v2/heartbeat", tmp_path / "log.txt", env=env):
+    with chroma_run(tmp_path, env=env) as url:
         assert httpx.get(url + COLLECTIONS, trust_env=False).status_code == 200
 
 
@@ -156,11 +148,8 @@ def test_a_session_s_keyword_index_follows_a_rebuild_on_the_server(settings, emb
 def test_a_chroma_server_gone_mid_session_is_one_clear_error(settings, embedder, tmp_path):
     from rag.errors import RagError
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [str(CHROMA), "run", "--path", str(tmp_path / "data"), "--host", "127.0.0.1", "--port", str(port)]
-    remote = settings.model_copy(update={"chroma_url": url, "chroma_collection": "vanishing"})
-    with server(command, f"{url}/api/v2/heartbeat", tmp_path / "log.txt"):
+    with chroma_run(tmp_path) as url:
+        remote = settings.model_copy(update={"chroma_url": url, "chroma_collection": "vanishing"})
         build_index(remote, embedder, progress=False)
         reader = Retriever(open_store(remote), embedder, "dense")
         assert reader.search("Colin Clarke", 2)

@@ -19,26 +19,8 @@ from playwright.sync_api import expect
 from rag.pipeline import RAG
 from rag.ui import build_app
 
-from browser import BOT, CHROMIUM, CHROMIUM_ARGS, ask_in_page, serving, watch_answer
+from browser import BOT, ask_in_page, serving, watch_answer
 from fakes import FakeGenerator
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make setup-test` installs Debian's chromium"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1300, "height": 950})
-    yield context.new_page()
-    context.close()
 
 
 def app_for(settings, embedder, generator=None):
