@@ -30,7 +30,9 @@ class IndexNotFoundError(RagError):
 
 
 class IndexMismatchError(RagError):
-    pass
+    def __init__(self, message: str, info=None):
+        super().__init__(message)
+        self.info = info  # the index's IndexInfo, when the mismatch is found on opening it
 
 
 class IndexDamagedError(RagError):

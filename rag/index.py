@@ -136,8 +136,19 @@ def check_compatible(info: IndexInfo, settings: Settings) -> None:
         raise IndexMismatchError(
             f"the index was built with embedding model {info.embedding_model!r} and chunker "
             f"{info.chunker!r}, but the settings ask for {settings.embedding_model!r} and "
-            f"{expected!r}: rebuild it with `rag index {info.docs_dir}`"
+            f"{expected!r}: rebuild it with `rag index {info.docs_dir}`",
+            info=info,
         )
+
+
+def built_by_older_code(info: IndexInfo, settings: Settings) -> bool:
+    """Same embedding model and chunk settings, another chunker or text-extractor version:
+    the index predates this version of the code, not the user's settings."""
+    def chunk_settings(signature: str) -> set[str]:
+        return {field for field in signature.split(":") if "=" in field}  # "size=500", "overlap=100"
+
+    expected = chunker_signature(settings.chunk_size, settings.chunk_overlap)
+    return info.embedding_model == settings.embedding_model and chunk_settings(info.chunker) == chunk_settings(expected)
 
 
 def _previous_vectors(settings: Settings, ids: list[str]) -> dict[str, list[float]]:
@@ -281,7 +292,16 @@ def ensure_index(settings: Settings, embedder: Embedder, progress: bool = True) 
     if not has_index(settings):
         build_index(settings, embedder, settings.docs_dir, progress)
         return open_store(settings)
-    store = open_store(settings)
+    try:
+        store = open_store(settings)
+    except IndexMismatchError as mismatch:
+        if mismatch.info is None or not built_by_older_code(mismatch.info, settings):
+            raise  # other settings than the index's: the user decides (`rag index`)
+        folder = Path(mismatch.info.docs_dir)
+        folder = folder if folder.is_dir() else Path(settings.docs_dir)
+        log.warning("the index was built by an older version of the chunker: building it again from %s", folder)
+        build_index(settings, embedder, folder, progress)
+        return open_store(settings)
     folder = Path(store.info.docs_dir)
     if folder.is_dir():
         documents = load_library(folder, settings.index_dir)

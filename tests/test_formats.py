@@ -172,6 +172,19 @@ def test_an_index_built_before_this_text_model_is_told_to_rebuild(settings, embe
         open_store(settings)
 
 
+def test_auto_index_rebuilds_an_index_that_only_an_older_version_of_the_code_built(settings, embedder, monkeypatch):
+    from rag.index import ensure_index
+
+    with monkeypatch.context() as older:
+        older.setattr("rag.chunk.EXTRACT_VERSION", "text-v0")
+        build_index(settings, embedder, progress=False)
+    store = ensure_index(settings, embedder, progress=False)  # `make run` after an upgrade
+    assert store.info.chunker.endswith(":text-v1") and store.count() > 0
+    # Another embedding model is the user's choice, not an upgrade: still refused.
+    with pytest.raises(IndexMismatchError, match="rebuild it with `rag index"):
+        ensure_index(settings.model_copy(update={"embedding_model": "other-model"}), embedder, progress=False)
+
+
 def stored_text(settings, source: str) -> str:
     """The extracted text of `source` as kept beside the index, read straight from its record."""
     document = next(d for d in load_library(settings.docs_dir, settings.index_dir) if d.source == source)
