@@ -6,6 +6,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from playwright.sync_api import expect
+
 from servers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -54,6 +56,23 @@ def ask_in_page(page, question: str) -> None:
     box = page.locator("#question textarea")
     box.fill(question)
     box.press("Enter")
+
+
+def set_slider(page, elem_id: str, value: int, attempts: int = 5) -> None:
+    """Type `value` into a Gradio slider's number box and leave it, as a user does, until the
+    slider itself shows it: on a slow machine the first try can land before the page's
+    handlers are attached, and is then lost."""
+    box = page.locator(f"#{elem_id} input[type=number]")
+    track = page.locator(f"#{elem_id} input[type=range]")
+    for _ in range(attempts):
+        box.fill(str(value))
+        box.press("Tab")  # leaving the box commits the value
+        try:
+            expect(track).to_have_value(str(value), timeout=2000)
+            return
+        except AssertionError:
+            continue
+    expect(track).to_have_value(str(value), timeout=2000)
 
 
 def watch_answer(page, index: int, timeout: float = 120) -> list[str]:

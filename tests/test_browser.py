@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 from rag.pipeline import RAG
 from rag.ui import build_app
 
-from browser import BOT, PageWatch, ask_in_page, serving, watch_answer
+from browser import BOT, PageWatch, ask_in_page, serving, set_slider, watch_answer
 from fakes import FakeGenerator
 
 HOSTILE = (
@@ -215,11 +215,8 @@ def test_example_question_and_settings_shape_the_request(settings, embedder, pag
 
         page.get_by_text("Settings", exact=True).first.click()
         assert page.locator("#model input").input_value() == settings.model
-        slider = page.locator("#top-k input[type=number]")
-        slider.fill("2")
-        slider.press("Tab")  # leaving the box commits the value, as a user does
         # Wait until the page's own state shows both settings, or a fast question races them.
-        expect(page.locator("#top-k input[type=range]")).to_have_value("2")
+        set_slider(page, "top-k", 2)
         page.locator("#mode").get_by_text("bm25", exact=True).click()
         expect(page.locator("#mode input[value=bm25]")).to_be_checked()
         ask_in_page(page, "Who is Colin Clarke of the Soufan Group?")
