@@ -6,7 +6,7 @@
 Importing `rag` loads no model and opens no index: that happens on first use.
 """
 
-from .errors import (
+from rag.errors import (
     DocumentError,
     IndexBusyError,
     IndexDamagedError,
@@ -20,13 +20,13 @@ from .errors import (
     RagError,
     UnreadableError,
 )
-from .settings import Settings
-from .types import Answer, Chunk, Citation, Document, Passage
+from rag.settings import Settings
+from rag.types import Answer, Chunk, Citation, Document, Passage
 
 
 def ask(question, history=None, settings=None, **options):
     """Answer `question` from the indexed documents, with checked citations (see rag.pipeline)."""
-    from .pipeline import ask as _ask
+    from rag.pipeline import ask as _ask
 
     return _ask(question, history, settings, **options)
 
@@ -34,7 +34,7 @@ def ask(question, history=None, settings=None, **options):
 def __getattr__(name):
     # RAG lives in rag.pipeline, which imports the heavy stages; load it only on demand.
     if name == "RAG":
-        from .pipeline import RAG
+        from rag.pipeline import RAG
 
         return RAG
     raise AttributeError(f"module 'rag' has no attribute {name!r}")

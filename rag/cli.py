@@ -17,8 +17,8 @@ from typing import Literal, Union, get_args, get_origin
 
 from pydantic import ValidationError
 
-from .errors import RagError
-from .settings import Settings, is_env_only
+from rag.errors import RagError
+from rag.settings import Settings, is_env_only
 
 _NONE = "none"  # what an optional setting's flag takes for None: `--passage-chars none`
 _UNSET = object()  # a flag given `none`, told apart from a flag not given (None)
@@ -81,8 +81,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_ask(args) -> int:
-    from .pipeline import RAG, validate_question
-    from .render import verification_summary
+    from rag.pipeline import RAG, validate_question
+    from rag.ui.html import verification_summary
 
     settings = _settings(args)
     validate_question(args.question, settings.max_question_chars)  # before anything loads
@@ -109,8 +109,8 @@ def _short(text: str, limit: int = 160) -> str:
 
 
 def cmd_index(args) -> int:
-    from .embed import SentenceTransformerEmbedder
-    from .index import build_index
+    from rag.index.build import build_index
+    from rag.models.embed import SentenceTransformerEmbedder
 
     settings = _settings(args)
     folder = Path(args.path) if args.path else settings.docs_dir
@@ -120,7 +120,7 @@ def cmd_index(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .models import catalogue_rows
+    from rag.models.catalogue import catalogue_rows
 
     rows = catalogue_rows()
     if args.json:
@@ -137,15 +137,15 @@ def cmd_models(args) -> int:
 
 
 def cmd_ui(args) -> int:
-    from .ui import launch
+    from rag.ui.app import launch
 
     launch(_settings(args), host=args.host, port=args.port)
     return 0
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import run_eval
-    from .report import side_by_side, write_report
+    from rag.eval.report import side_by_side, write_report
+    from rag.eval.run import run_eval
 
     settings = _settings(args)
     corpora = _eval_corpora(args)
@@ -177,7 +177,7 @@ def _eval_corpora(args) -> list:
     without --corpus, run every one), or --docs-dir DIR with --qa FILE for any other folder."""
     from dataclasses import replace
 
-    from .evaluate import CORPORA, EVAL_DIR, Corpus
+    from rag.eval.run import CORPORA, EVAL_DIR, Corpus
 
     if args.docs_dir:
         if not args.qa:
@@ -201,10 +201,10 @@ def _eval_corpora(args) -> list:
 
 def _compare(settings: Settings, corpus, limit: int | None) -> None:
     """The configurations of `iter_configs` on one corpus, sharing its index and embedder."""
-    from .evaluate import iter_configs, run_eval
-    from .models import CATALOGUE, is_installed
-    from .pipeline import RAG
-    from .report import write_comparison, write_report
+    from rag.eval.report import write_comparison, write_report
+    from rag.eval.run import iter_configs, run_eval
+    from rag.models.catalogue import CATALOGUE, is_installed
+    from rag.pipeline import RAG
 
     installed = [n for n, e in CATALOGUE.items() if e.role == "llm" and is_installed(e)]
     base = RAG(corpus.settings(settings))
@@ -220,7 +220,7 @@ def _compare(settings: Settings, corpus, limit: int | None) -> None:
 
 
 def cmd_bench(args) -> int:
-    from .bench import BENCH_DIR, SECTIONS, run_bench
+    from rag.bench.run import BENCH_DIR, SECTIONS, run_bench
 
     quick = args.quick
     sections = args.only.split(",") if args.only else SECTIONS
@@ -243,9 +243,10 @@ def cmd_bench(args) -> int:
 
 def _calibrate(settings: Settings, corpora: list, limit: int | None) -> int:
     """Run each corpus's QA set keeping every checked answer, fit the decision on all their rows
-    together, write rag/decision.json (and each corpus's rows beside its report)."""
-    from .calibrate import calibrate, write_decision
-    from .evaluate import run_eval
+    together, write rag/answer/decision.json (and each corpus's rows beside its report)."""
+    from rag.answer.decide import DECISION_PATH
+    from rag.eval.calibrate import calibrate, write_decision
+    from rag.eval.run import run_eval
 
     keep_all = settings.model_copy(update={"refusal_threshold": 0.0})
     rows = []
@@ -255,15 +256,15 @@ def _calibrate(settings: Settings, corpora: list, limit: int | None) -> int:
         (corpus.out / "calibration_rows.json").write_text(json.dumps(corpus_rows, indent=1, ensure_ascii=False))
         rows += corpus_rows
     record = calibrate(rows, settings.model)
-    path = write_decision(record, Path(__file__).resolve().parent / "decision.json")
+    path = write_decision(record, DECISION_PATH)
     print(json.dumps(record, indent=1))
     print(f"wrote {path} and the rows beside each corpus's report")
     return 0
 
 
 def _generate_candidates(settings: Settings, corpus, count: int) -> int:
-    from .pipeline import RAG
-    from .synth import propose, write_candidates
+    from rag.eval.propose import propose, write_candidates
+    from rag.pipeline import RAG
 
     rag = RAG(corpus.settings(settings))
     store = rag.retriever.store
@@ -294,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("eval", help="score answer quality on the QA set (offline, no judge)")
     evaluate.add_argument("action", nargs="?", choices=["run", "generate", "calibrate"], default="run",
                           help="run: score the QA set; generate: propose new QA pairs for review; "
-                          "calibrate: fit the refusal decision (rag/decision.json) with cross-validation")
+                          "calibrate: fit the refusal decision (rag/answer/decision.json) with cross-validation")
     evaluate.add_argument("--count", type=int, default=20, help="generate: passages to propose from")
     evaluate.add_argument("--corpus", help="seeds (default: seeds/, eval/qa.jsonl), legal-md (eval/corpora/legal-md/), "
                           "or all; each corpus has its own index (<index-dir>/eval/<name>) and report folder")

@@ -9,7 +9,7 @@ that import, and only where the caller has not set them already:
                                                (the embedding model is a local folder)
     GRADIO_ANALYTICS_ENABLED=False             Gradio sends no usage analytics
 
-Chroma's telemetry is switched off through its own settings object (rag.store).
+Chroma's telemetry is switched off through its own settings object (rag.index.store).
 """
 
 from __future__ import annotations

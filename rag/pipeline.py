@@ -18,20 +18,20 @@ from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 
-from .budget import focus_passages
-from .cite import REFUSAL
-from .documents import LibraryTexts
-from .embed import Embedder, SentenceTransformerEmbedder
-from .errors import InvalidQuestionError
-from .generate import Generator, make_generator
-from .index import ensure_index, open_store
-from .library_cache import LibraryPlan, plan_library, probe_messages, state_file
-from .prompts import CHAT_OVERHEAD_TOKENS, PROMPT_MARGIN_TOKENS, build_messages, fit_passages
-from .retrieve import Retriever
-from .settings import Settings
-from .store import ChromaStore
-from .trust import Verifier
-from .types import Answer, Passage
+from rag.answer.cite import REFUSAL
+from rag.answer.generate import Generator, make_generator
+from rag.answer.library_cache import LibraryPlan, plan_library, probe_messages, state_file
+from rag.answer.prompts import CHAT_OVERHEAD_TOKENS, PROMPT_MARGIN_TOKENS, build_messages, fit_passages
+from rag.answer.trust import Verifier
+from rag.errors import InvalidQuestionError
+from rag.index.build import ensure_index, open_store
+from rag.index.store import ChromaStore
+from rag.ingest.documents import LibraryTexts
+from rag.models.embed import Embedder, SentenceTransformerEmbedder
+from rag.retrieval.focus import focus_passages
+from rag.retrieval.retrieve import Retriever
+from rag.settings import Settings
+from rag.types import Answer, Passage
 
 CLAIM_CANDIDATES = 3  # library passages most like an uncited sentence, searched for its citation
 

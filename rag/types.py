@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 @dataclass(frozen=True)
 class Document:
     source: str  # file name relative to the documents folder
-    text: str  # the extracted text (rag/extract.py): every offset points into it
+    text: str  # the extracted text (rag/ingest/extract.py): every offset points into it
     sha256: str  # of the file's bytes
     pages: tuple[int, ...] | None = None  # start offset of each page (PDF); None: the format has no pages
 
@@ -62,7 +62,7 @@ class Answer:
     verification: list[str] = field(default_factory=list)  # how each kept sentence was verified
     confidence: float | None = None  # the decision's probability that the answer is supported
     reason: str = ""  # why it was answered or refused
-    signals: dict = field(default_factory=dict)  # what the decision weighed (see rag.decide)
+    signals: dict = field(default_factory=dict)  # what the decision weighed (see rag.answer.decide)
 
     def to_dict(self) -> dict:
         return asdict(self)

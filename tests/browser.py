@@ -22,7 +22,7 @@ BOT = "#chat [data-testid='bot']"
 @contextmanager
 def serving(app, settings):
     """The Gradio app on a free loopback port, with the same launch options as `rag ui`."""
-    from rag.ui import launch_options
+    from rag.ui.app import launch_options
 
     port = free_port()
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,

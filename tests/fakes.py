@@ -6,7 +6,7 @@ import hashlib
 import math
 import threading
 
-from rag.text import content_words
+from rag.ingest.text import content_words
 
 
 class FakeEmbedder:

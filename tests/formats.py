@@ -9,7 +9,7 @@ import io
 import re
 from pathlib import Path
 
-from rag.sentences import sentence_spans
+from rag.ingest.sentences import sentence_spans
 
 from fakes import FakeGenerator
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rag.index import build_index  # noqa: E402
+from rag.index.build import build_index  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
 from fakes import FakeEmbedder  # noqa: E402

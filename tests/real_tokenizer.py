@@ -14,8 +14,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from rag.generate import LlamaGenerator
-from rag.models import resolve_llm
+from rag.answer.generate import LlamaGenerator
+from rag.models.catalogue import resolve_llm
 from rag.settings import Settings
 
 

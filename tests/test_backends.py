@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from rag.answer.generate import LlamaGenerator, OpenAIGenerator
 from rag.errors import IndexMismatchError, IndexNotFoundError, LLMServerError, RagError
-from rag.generate import LlamaGenerator, OpenAIGenerator
-from rag.index import build_index, ensure_index, open_store
-from rag.models import resolve_llm
+from rag.index.build import build_index, ensure_index, open_store
+from rag.index.store import ServerBuilds
+from rag.models.catalogue import resolve_llm
 from rag.pipeline import RAG
-from rag.retrieve import Retriever
+from rag.retrieval.retrieve import Retriever
 from rag.settings import Settings
-from rag.store import ServerBuilds
 
 from servers import chroma_run, free_port, server
 
@@ -155,7 +155,7 @@ def test_cli_uses_both_servers_from_environment_variables(llm_url, chroma_url, m
 
 
 def test_stream_events_give_the_text_and_a_server_error_is_raised():
-    from rag.generate import _sse_deltas
+    from rag.answer.generate import _sse_deltas
 
     events = [": ping", "", 'data: {"choices": [{"delta": {"role": "assistant"}}]}',
               'data: {"choices": [{"delta": {"content": "Colin"}}]}', 'data: {"choices": [{"delta": {"content": " Clarke"}}]}',

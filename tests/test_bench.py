@@ -7,13 +7,13 @@ import sys
 
 import pytest
 
-from rag.bench import configurations, factual_questions, run_measured, stats
-from rag.bench_report import render_markdown
-from rag.budget import focus, focus_passages
-from rag.generate import LlamaGenerator
-from rag.index import build_index
-from rag.models import resolve_llm
+from rag.answer.generate import LlamaGenerator
+from rag.bench.report import render_markdown
+from rag.bench.run import configurations, factual_questions, run_measured, stats
+from rag.index.build import build_index
+from rag.models.catalogue import resolve_llm
 from rag.pipeline import RAG
+from rag.retrieval.focus import focus, focus_passages
 from rag.types import Passage
 
 SOURCE = "Intro line here. Cats purr when happy. Dogs bark at night loudly. Fish swim in cold water."
@@ -77,7 +77,7 @@ def test_a_measured_child_reports_its_own_peak_memory_not_the_benchmarks():
 
 
 def test_a_cold_start_gets_every_setting_and_none_of_the_callers_rag_variables(settings, monkeypatch):
-    from rag import bench
+    from rag.bench import run as bench
 
     monkeypatch.setenv("RAG_PASSAGE_CHARS", "320")  # would cut the passages of a configuration without a budget
     envs = []

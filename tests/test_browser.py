@@ -21,7 +21,7 @@ from gradio_client import Client
 from playwright.sync_api import expect
 
 from rag.pipeline import RAG
-from rag.ui import build_app
+from rag.ui.app import build_app
 
 from browser import BOT, PageWatch, ask_in_page, serving, set_slider, watch_answer
 from fakes import FakeGenerator
@@ -229,7 +229,7 @@ def passages_in(prompt: str) -> int:
 
 
 def test_an_uploaded_pdf_is_answered_with_its_page_and_the_passage_in_context(settings, embedder, page, tmp_path):
-    from rag.documents import LibraryTexts
+    from rag.ingest.documents import LibraryTexts
 
     from formats import PDF_FACT, pdf_bytes, quoting_model, scanned_pdf_bytes
 

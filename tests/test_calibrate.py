@@ -1,8 +1,8 @@
-"""The refusal decision's fit (rag/calibrate.py) on made-up rows whose signals are known."""
+"""The refusal decision's fit (rag/eval/calibrate.py) on made-up rows whose signals are known."""
 
 import random
 
-from rag.calibrate import calibrate, leave_one_corpus_out
+from rag.eval.calibrate import calibrate, leave_one_corpus_out
 
 
 def rows_of(corpus: str, answerable: int, unanswerable: int, seed: int) -> list[dict]:

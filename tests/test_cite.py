@@ -1,4 +1,4 @@
-from rag.cite import REFUSAL, check, split_answer
+from rag.answer.cite import REFUSAL, check, split_answer
 from rag.types import Passage
 
 SOURCE = (
@@ -122,7 +122,7 @@ def test_an_abbreviation_inside_a_sentence_keeps_the_model_s_words_and_one_marke
 def test_the_readme_states_the_support_an_uncited_sentence_needs():
     from pathlib import Path
 
-    from rag.cite import UNCITED_BONUS
+    from rag.answer.cite import UNCITED_BONUS
     from rag.settings import Settings
 
     needed = min(1.0, Settings().support_threshold + UNCITED_BONUS)

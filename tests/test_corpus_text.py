@@ -5,13 +5,13 @@ import re
 
 import pytest
 
-from rag.chunk import chunk_document
-from rag.cite import check
-from rag.documents import load_documents
-from rag.evaluate import CORPORA
-from rag.render import sources_html
-from rag.sentences import sentence_spans
+from rag.answer.cite import check
+from rag.eval.run import CORPORA
+from rag.ingest.chunk import chunk_document
+from rag.ingest.documents import load_documents
+from rag.ingest.sentences import sentence_spans
 from rag.types import Answer, Passage
+from rag.ui.html import sources_html
 
 DOCS = {d.source: d for d in load_documents(CORPORA["legal-md"].docs)}
 

@@ -2,8 +2,8 @@ import logging
 
 import pytest
 
-from rag.documents import load_documents
 from rag.errors import DocumentError
+from rag.ingest.documents import load_documents
 
 
 def test_loads_txt_and_md_and_skips_others(tmp_path):

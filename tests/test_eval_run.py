@@ -6,9 +6,9 @@ import pytest
 
 from rag.cli import _eval_corpora, build_parser
 from rag.errors import RagError
-from rag.evaluate import CORPORA, EVAL_DIR, gate_failures, load_qa, run_eval
+from rag.eval.report import side_by_side, write_comparison, write_report
+from rag.eval.run import CORPORA, EVAL_DIR, gate_failures, load_qa, run_eval
 from rag.pipeline import RAG
-from rag.report import side_by_side, write_comparison, write_report
 from rag.settings import Settings
 
 from fakes import FakeGenerator

@@ -9,14 +9,14 @@ import re
 
 import pytest
 
-from rag.documents import LibraryTexts, load_documents, load_library, page_at, texts_dir
 from rag.errors import IndexMismatchError, UnreadableError
-from rag.extract import extract
-from rag.index import build_index, open_store
-from rag.library import add_files
+from rag.index.build import build_index, open_store
+from rag.ingest.documents import LibraryTexts, load_documents, load_library, page_at, texts_dir
+from rag.ingest.extract import extract
+from rag.ingest.sentences import sentence_spans
+from rag.ingest.uploads import add_files
 from rag.pipeline import RAG
-from rag.render import sources_html
-from rag.sentences import sentence_spans
+from rag.ui.html import sources_html
 
 from formats import (
     DOCX_FACT,
@@ -103,7 +103,7 @@ def test_a_docx_that_unpacks_to_gigabytes_is_refused_before_it_is_unpacked(monke
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("word/document.xml", b"<w/>" * (2**20 // 4))  # 1 MB of XML, a few KB packed
-    monkeypatch.setattr("rag.extract.MAX_UNPACKED_BYTES", 2**19)  # stands in for the real 512 MB
+    monkeypatch.setattr("rag.ingest.extract.MAX_UNPACKED_BYTES", 2**19)  # stands in for the real 512 MB
     monkeypatch.setattr("docx.Document", lambda *a: pytest.fail("python-docx was asked to unpack it"))
     with pytest.raises(UnreadableError, match=r"unpacks to 1 MB, more than a Word document holds"):
         extract(out.getvalue(), "bomb.docx")
@@ -144,7 +144,7 @@ def test_extracted_text_is_kept_beside_the_index_by_the_files_hash(settings, emb
         extracted.append(name)
         return extract(data, name)
 
-    monkeypatch.setattr("rag.documents.extract", counting_extract)
+    monkeypatch.setattr("rag.ingest.documents.extract", counting_extract)
     again = {d.source: d for d in load_library(settings.docs_dir, settings.index_dir)}
     assert again["harbour.pdf"] == pdf and again["orchard.docx"] == documents["orchard.docx"]
     assert extracted and all(name.endswith(".txt") for name in extracted)  # only plain text is read again
@@ -167,16 +167,16 @@ def test_every_chunk_is_its_extracted_text_at_its_offsets(settings, embedder):
 
 def test_an_index_built_before_this_text_model_is_told_to_rebuild(settings, embedder, monkeypatch):
     build_index(settings, embedder, progress=False)
-    monkeypatch.setattr("rag.chunk.EXTRACT_VERSION", "text-v0")  # as if built by another extractor
+    monkeypatch.setattr("rag.ingest.chunk.EXTRACT_VERSION", "text-v0")  # as if built by another extractor
     with pytest.raises(IndexMismatchError, match="rebuild it with `rag index"):
         open_store(settings)
 
 
 def test_auto_index_rebuilds_an_index_that_only_an_older_version_of_the_code_built(settings, embedder, monkeypatch):
-    from rag.index import ensure_index
+    from rag.index.build import ensure_index
 
     with monkeypatch.context() as older:
-        older.setattr("rag.chunk.EXTRACT_VERSION", "text-v0")
+        older.setattr("rag.ingest.chunk.EXTRACT_VERSION", "text-v0")
         build_index(settings, embedder, progress=False)
     store = ensure_index(settings, embedder, progress=False)  # `make run` after an upgrade
     assert store.info.chunker.endswith(":text-v1") and store.count() > 0

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from rag.documents import LibraryTexts, page_at
+from rag.ingest.documents import LibraryTexts, page_at
 
 from formats import QUESTIONS, write_bad_files, write_library
 

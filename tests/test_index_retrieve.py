@@ -1,8 +1,8 @@
 import pytest
 
 from rag.errors import IndexBusyError, IndexMismatchError, IndexNotFoundError
-from rag.index import build_index, current_path, ensure_index, open_store, write_lock
-from rag.retrieve import CANDIDATES_PER_PASSAGE, Retriever, fuse, rrf_scores
+from rag.index.build import build_index, current_path, ensure_index, open_store, write_lock
+from rag.retrieval.retrieve import CANDIDATES_PER_PASSAGE, Retriever, fuse, rrf_scores
 
 
 def test_fuse_by_reciprocal_rank_hand_computed():
@@ -80,7 +80,7 @@ def test_failed_build_leaves_the_previous_index(settings, embedder, monkeypatch)
     build_index(settings, embedder, progress=False)
     before = current_path(settings.index_dir).resolve()
     (settings.docs_dir / "new.txt").write_text("Something new to index.")
-    monkeypatch.setattr("rag.index._verify_build", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
+    monkeypatch.setattr("rag.index.build._verify_build", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
     with pytest.raises(RuntimeError):
         build_index(settings, embedder, progress=False)
     assert current_path(settings.index_dir).resolve() == before

@@ -4,12 +4,12 @@ import shutil
 
 import pytest
 
-from rag.chunk import chunk_documents
-from rag.documents import load_documents
+from rag.answer.library_cache import library_passages, plan_library, state_file
 from rag.errors import PromptTemplateError
-from rag.library_cache import library_passages, plan_library, state_file
+from rag.ingest.chunk import chunk_documents
+from rag.ingest.documents import load_documents
+from rag.ingest.sentences import sentence_spans
 from rag.pipeline import RAG
-from rag.sentences import sentence_spans
 
 from fakes import FakeGenerator
 
@@ -132,7 +132,7 @@ def test_the_state_file_changes_with_the_index_the_templates_the_model_and_the_c
 
 
 def test_an_upload_refreshes_the_library(settings, embedder, tmp_path):
-    from rag.library import add_files
+    from rag.ingest.uploads import add_files
 
     rag = library_rag(settings, embedder, "x")
     before = len(rag.library.passages)

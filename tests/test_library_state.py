@@ -10,8 +10,8 @@ import logging
 
 import pytest
 
-from rag.generate import LlamaGenerator
-from rag.models import resolve_llm
+from rag.answer.generate import LlamaGenerator
+from rag.models.catalogue import resolve_llm
 from rag.pipeline import RAG
 
 pytestmark = pytest.mark.models
@@ -54,7 +54,7 @@ def test_prompt_tokens_are_the_tokens_the_chat_call_reads(small_settings, embedd
     rag = new_rag(small_settings, embedder)
     plan = rag.library
     rag.hold_library(plan)
-    from rag.prompts import build_messages
+    from rag.answer.prompts import build_messages
 
     messages = build_messages(plan.passages, QUESTION, [], small_settings.prompts_dir)
     tokens = rag.generator.prompt_tokens(messages)

@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from rag import metrics as m
-from rag.evaluate import gate_failures, is_relevant, summarize
+from rag.eval import metrics as m
+from rag.eval.run import gate_failures, is_relevant, summarize
 
 
 def test_hit_at_k_perfect_worst_and_duplicates():

@@ -3,7 +3,15 @@ import hashlib
 import pytest
 
 from rag.errors import ModelIntegrityError, ModelNotFoundError
-from rag.models import CATALOGUE, CatalogueEntry, assemble, catalogue_rows, package_files, resolve_llm, verify_file
+from rag.models.catalogue import (
+    CATALOGUE,
+    CatalogueEntry,
+    assemble,
+    catalogue_rows,
+    package_files,
+    resolve_llm,
+    verify_file,
+)
 
 # A small installed distribution stands in for a model package: the mechanism is the same.
 TQDM_INIT = r"^tqdm/__init__\.py$"

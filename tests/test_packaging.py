@@ -27,7 +27,13 @@ def test_the_wheel_carries_every_prompt_template_and_the_decision(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     templates = sorted(p.name for p in (ROOT / "prompts").glob("*.txt"))
     assert templates and all(f"rag/templates/{name}" in names for name in templates)
-    assert "rag/decision.json" in names
+    assert "rag/answer/decision.json" in names
+
+
+def test_the_wheel_carries_every_module_of_every_subpackage(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "rag").rglob("*.py"))
+    assert modules and [m for m in modules if m not in names] == []
 
 
 def test_an_installed_copy_loads_its_templates_from_the_package(wheel, tmp_path):
@@ -35,7 +41,7 @@ def test_an_installed_copy_loads_its_templates_from_the_package(wheel, tmp_path)
     zipfile.ZipFile(wheel).extractall(site)
     probe = (
         "import json, rag, rag.settings as s\n"
-        "from rag.prompts import build_messages\n"
+        "from rag.answer.prompts import build_messages\n"
         "from rag.types import Passage\n"
         "settings = s.Settings()\n"
         "messages = build_messages([Passage(1, 'c', 'a.txt', 0, 5, 'Hello', 1.0)], 'Who?', [], settings.prompts_dir)\n"

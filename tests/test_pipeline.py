@@ -1,9 +1,9 @@
 import pytest
 
-from rag.cite import REFUSAL
+from rag.answer.cite import REFUSAL
 from rag.errors import InvalidQuestionError
+from rag.ingest.sentences import sentence_spans
 from rag.pipeline import RAG, search_query
-from rag.sentences import sentence_spans
 from rag.types import Answer
 
 from fakes import FakeGenerator

@@ -1,7 +1,7 @@
 import pytest
 
+from rag.answer.prompts import build_messages, fit_passages, load_template, placeholders, render
 from rag.errors import PromptTemplateError
-from rag.prompts import build_messages, fit_passages, load_template, placeholders, render
 from rag.types import Passage
 
 

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from rag.chunk import chunk_document
+from rag.answer.prompts import MIN_PASSAGE_CHARS, build_messages, fit_passages
 from rag.errors import PromptTemplateError
-from rag.index import build_index
+from rag.index.build import build_index
+from rag.ingest.chunk import chunk_document
 from rag.pipeline import PROMPT_MARGIN_TOKENS, RAG
-from rag.prompts import MIN_PASSAGE_CHARS, build_messages, fit_passages
 from rag.settings import Settings
 from rag.types import Answer, Document, Passage
 

@@ -7,9 +7,9 @@ import pytest
 
 import rag
 from rag import errors
-from rag.bench import RecordingGenerator
-from rag.embed import Embedder, SentenceTransformerEmbedder
-from rag.generate import Generator, LlamaGenerator, OpenAIGenerator
+from rag.answer.generate import Generator, LlamaGenerator, OpenAIGenerator
+from rag.bench.run import RecordingGenerator
+from rag.models.embed import Embedder, SentenceTransformerEmbedder
 from rag.offline import LIBRARY_ENV, keep_libraries_offline
 
 from fakes import FakeEmbedder, FakeGenerator

@@ -4,8 +4,8 @@ import hashlib
 
 import pytest
 
-from rag.documents import document_paths
-from rag.evaluate import CORPORA, load_qa, sources_of
+from rag.eval.run import CORPORA, load_qa, sources_of
+from rag.ingest.documents import document_paths
 
 TYPES = {"factoid", "who-said", "date-number", "why-how", "multi-document", "paraphrase", "unanswerable", "follow-up",
          "topic-change"}

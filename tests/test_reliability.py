@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from rag.errors import DocumentError, IndexBusyError, IndexDamagedError, IndexMismatchError
-from rag.index import build_index, current_path, ensure_index, open_store, write_lock
+from rag.index.build import build_index, current_path, ensure_index, open_store, write_lock
 from rag.pipeline import RAG
-from rag.retrieve import Retriever
+from rag.retrieval.retrieve import Retriever
 from rag.settings import Settings
 
 from fakes import FakeEmbedder, FakeGenerator
@@ -259,8 +259,8 @@ APP = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from fakes import FakeEmbedder
     from rag.errors import RagError
-    from rag.index import build_index, open_store
-    from rag.retrieve import Retriever
+    from rag.index.build import build_index, open_store
+    from rag.retrieval.retrieve import Retriever
     from rag.settings import Settings
 
     settings = Settings(docs_dir={docs!r}, index_dir={index!r}, embedding_model="fake-embedder")
@@ -330,7 +330,7 @@ def test_r15_the_child_probe_runs_only_when_segment_files_changed(settings, embe
     open_store(settings)
     probes = []
     real_run = subprocess.run
-    monkeypatch.setattr("rag.index_check.subprocess.run", lambda *a, **k: probes.append(a) or real_run(*a, **k))
+    monkeypatch.setattr("rag.index.check.subprocess.run", lambda *a, **k: probes.append(a) or real_run(*a, **k))
     open_store(settings)
     assert probes == []  # unchanged since the last good read: no second process
     segment_file = next(p for p in current_path(settings.index_dir).resolve().glob("*/*") if p.is_file())
@@ -390,8 +390,8 @@ READER = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from fakes import FakeEmbedder
     from rag.errors import RagError
-    from rag.index import open_store
-    from rag.retrieve import Retriever
+    from rag.index.build import open_store
+    from rag.retrieval.retrieve import Retriever
     from rag.settings import Settings
 
     pause, hold = {pause!r}, {hold!r}

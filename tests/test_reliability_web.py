@@ -17,7 +17,7 @@ from gradio_client import Client
 from playwright.sync_api import expect
 
 from rag.pipeline import RAG
-from rag.ui import build_app
+from rag.ui.app import build_app
 
 from browser import BOT, ask_in_page, serving, watch_answer
 from fakes import FakeGenerator
@@ -102,8 +102,8 @@ def test_more_files_in_one_post_than_can_be_added_are_refused(settings, embedder
 def test_an_oversized_form_field_is_refused_as_it_streams_in(settings, embedder, upload_dir, monkeypatch):
     # Form fields are not files, so Gradio's max_file_size does not see them; the post as a
     # whole is capped (here at 2 files of 1 MB, to keep the test light).
-    monkeypatch.setattr("rag.ui.MAX_UPLOAD_BYTES", 1 * MB, raising=False)
-    monkeypatch.setattr("rag.ui.MAX_UPLOAD_FILES", 2, raising=False)
+    monkeypatch.setattr("rag.ui.app.MAX_UPLOAD_BYTES", 1 * MB, raising=False)
+    monkeypatch.setattr("rag.ui.app.MAX_UPLOAD_FILES", 2, raising=False)
     boundary = "rag-test-boundary"
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\n".encode() + b"x" * (3 * MB)
             + f"\r\n--{boundary}--\r\n".encode())
@@ -178,7 +178,7 @@ def test_the_page_says_a_25_mb_file_is_too_large_and_posts_nothing(settings, emb
 
 def test_adding_more_files_than_the_limit_at_once_is_refused_with_a_reason(settings, embedder, tmp_path):
     from rag.errors import DocumentError
-    from rag.library import add_files
+    from rag.ingest.uploads import add_files
 
     files = []
     for n in range(21):
@@ -190,7 +190,7 @@ def test_adding_more_files_than_the_limit_at_once_is_refused_with_a_reason(setti
 
 
 def test_a_file_over_the_limit_is_refused_by_its_size_without_being_read(settings, embedder, tmp_path, monkeypatch):
-    from rag.library import add_files
+    from rag.ingest.uploads import add_files
 
     big = tmp_path / "big.txt"
     with open(big, "wb") as out:

@@ -1,6 +1,6 @@
 import json
 
-from rag.synth import admit, parse_proposal, propose, write_candidates
+from rag.eval.propose import admit, parse_proposal, propose, write_candidates
 from rag.types import Chunk
 
 from fakes import FakeGenerator

@@ -1,7 +1,7 @@
-from rag.chunk import chunk_document, chunk_documents, chunker_signature
-from rag.documents import load_documents
-from rag.sentences import sentence_spans
-from rag.text import content_words
+from rag.ingest.chunk import chunk_document, chunk_documents, chunker_signature
+from rag.ingest.documents import load_documents
+from rag.ingest.sentences import sentence_spans
+from rag.ingest.text import content_words
 from rag.types import Document
 
 

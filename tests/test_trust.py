@@ -6,10 +6,10 @@ for any negated claim, one remark turned an answer into a refusal, failed senten
 stayed in the text, and a change of topic was searched with the old question.
 """
 
-from rag.cite import REFUSAL, check
-from rag.decide import FEATURES, Model, Signals, decide
+from rag.answer.cite import REFUSAL, check
+from rag.answer.decide import FEATURES, Model, Signals, decide
+from rag.answer.trust import new_share
 from rag.pipeline import RAG, depends_on_conversation, search_query
-from rag.trust import new_share
 from rag.types import Passage
 
 from fakes import FakeGenerator
@@ -131,7 +131,7 @@ def test_a_change_of_topic_is_searched_alone():
 
 
 def test_a_model_without_a_calibrated_decision_is_decided_by_the_checks(settings, embedder):
-    from rag.decide import calibrated_for
+    from rag.answer.decide import calibrated_for
 
     assert calibrated_for("qwen2.5-coder-1.5b") is not None and calibrated_for("qwen2.5-coder-0.5b") is None
     reply = "Colin Clarke is director of policy and research at the Soufan Group [1]."

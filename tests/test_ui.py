@@ -2,14 +2,14 @@
 
 import pytest
 
-from rag.documents import load_library
 from rag.errors import RagError
-from rag.index import open_store
-from rag.library import add_files, check_file, document_counts, safe_name
+from rag.index.build import open_store
+from rag.ingest.documents import load_library
+from rag.ingest.uploads import add_files, check_file, document_counts, safe_name
 from rag.pipeline import RAG
-from rag.render import answer_html, inline, sources_html, streaming_html
 from rag.types import Answer, Citation, Passage
-from rag.ui import ChatService
+from rag.ui.app import ChatService
+from rag.ui.html import answer_html, inline, sources_html, streaming_html
 
 from fakes import FakeGenerator
 
@@ -95,7 +95,7 @@ def test_every_glyph_of_the_page_is_in_an_installed_font():
     answer = hostile_answer()
     refusal = Answer("The documents do not say.", True, query="q", reason="r")
     page = answer_html(answer, 1) + answer_html(refusal, 2) + sources_html(answer, 1, "q") + streaming_html("x")
-    from rag.ui import ERROR_MARK
+    from rag.ui.app import ERROR_MARK
     page += ERROR_MARK
     glyphs = sorted({c for c in html_text(page) if ord(c) > 127})
     assert glyphs, "the page uses some non-ASCII glyphs"
@@ -149,7 +149,7 @@ def test_failed_build_removes_the_saved_upload(settings, embedder, tmp_path, mon
     def broken_build(*args, **kwargs):
         raise RagError("disk full")
 
-    monkeypatch.setattr("rag.library.build_index", broken_build)
+    monkeypatch.setattr("rag.ingest.uploads.build_index", broken_build)
     with pytest.raises(RagError, match="disk full"):
         add_files(settings, embedder, [good], progress=False)
     assert not any(d.source.startswith("uploads/") for d in load_library(settings.docs_dir, settings.index_dir))

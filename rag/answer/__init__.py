@@ -1,0 +1,1 @@
+"""Answering from passages: prompts, generation backends, library cache, citation check, refusal decision."""

@@ -1,0 +1,218 @@
+"""The in-process backend: a GGUF model through llama-cpp-python.
+
+One `Llama` object is not safe to call from two threads, so every call that
+touches the model holds the generator's lock. Token counts come from a
+vocabulary-only copy with its own lock (no wait behind an answer being written),
+so the context can still grow for the cached library before the model loads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from rag.settings import Settings
+
+
+class LlamaGenerator:
+    """A GGUF model through llama-cpp-python, loaded on first use.
+
+    Token counts come from a vocabulary-only copy (a fifth of a second to load, and
+    no wait behind an answer being written), so the context can still grow for the
+    cached library before the model itself is loaded.
+    """
+
+    def __init__(self, model_path: Path, settings: Settings):
+        self.model_path = Path(model_path)
+        self.model_cache_dir = settings.model_cache_dir
+        self.n_ctx = settings.n_ctx
+        self.temperature = settings.temperature
+        self.seed = settings.seed
+        self.n_threads = settings.n_threads
+        self.prefix_cache = settings.prefix_cache
+        self._llm = None
+        self._vocab_llm = None
+        self._prefix: tuple[Path, list[int]] | None = None  # (state file, its prefix tokens)
+        self.lock = threading.Lock()  # one call at a time per model
+        self._vocab_lock = threading.Lock()
+
+    def _load(self):
+        if self._llm is not None and self._llm.n_ctx() < self.n_ctx:
+            self._llm.close()  # a larger context needs a new llama.cpp context
+            self._llm = None
+        if self._llm is None:
+            from llama_cpp import Llama
+
+            self._llm = Llama(
+                model_path=str(self.model_path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads or os.cpu_count(),
+                n_threads_batch=self.n_threads or os.cpu_count(),  # else prompts are read on every core
+                seed=self.seed,
+                verbose=False,
+            )
+        return self._llm
+
+    def _vocab(self):
+        if self._vocab_llm is None:
+            from llama_cpp import Llama
+
+            with _quiet_stderr():  # llama.cpp warns that a vocabulary has no trained context
+                self._vocab_llm = Llama(model_path=str(self.model_path), vocab_only=True, verbose=False)
+        return self._vocab_llm
+
+    def warm_up(self) -> None:
+        with self.lock:
+            self._load()
+
+    def llama(self):
+        """The loaded `llama_cpp.Llama` itself, for a caller that calls llama-cpp-python directly
+        (`rag bench` times a plain call against the pipeline's). It is not behind `lock`."""
+        with self.lock:
+            return self._load()
+
+    def context_limit(self) -> int:
+        with self._vocab_lock:
+            metadata = self._vocab().metadata
+        trained = metadata.get(f"{metadata.get('general.architecture')}.context_length")
+        return int(trained) if trained else self.n_ctx
+
+    def use_context(self, n_ctx: int) -> None:
+        self.n_ctx = max(self.n_ctx, n_ctx)  # applied at the next load
+
+    def model_id(self) -> str:
+        from rag.models.catalogue import file_sha256
+
+        return file_sha256(self.model_path, self.model_cache_dir)
+
+    def prompt_tokens(self, messages: list[dict]) -> list[int]:
+        """The exact tokens `create_chat_completion(messages)` reads."""
+        with self._vocab_lock:
+            return _chat_prompt_tokens(self._vocab(), messages)
+
+    def hold_prefix(self, probes: tuple[list[dict], list[dict]], state_file: Path, progress: bool) -> str:
+        from rag.answer import llama_state
+
+        if self._prefix is None or self._prefix[0] != state_file:  # the file's name hashes the prefix
+            first, second = (self.prompt_tokens(p) for p in probes)
+            self._prefix = (state_file, _common_prefix(first, second))
+        shared = self._prefix[1]
+        with self.lock:
+            return llama_state.hold(self._load(), shared, state_file, progress)
+
+    def count_tokens(self, text: str) -> int:
+        with self._vocab_lock:
+            return len(self._vocab().tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def yes_probability(self, messages: list[dict]) -> float:
+        tokens = self.prompt_tokens(messages)
+        yes, no = self._yes_no_tokens()
+        with self.lock:
+            logits = _next_token_logits(self._load(), tokens)
+        return _share(logits, yes, no)
+
+    def _yes_no_tokens(self) -> tuple[list[int], list[int]]:
+        """First tokens of the ways a reply can start with yes or no ("Yes", "yes", " Yes", ...)."""
+        def first_tokens(words: list[str]) -> list[int]:
+            with self._vocab_lock:
+                vocab = self._vocab()
+                return sorted({vocab.tokenize(w.encode(), add_bos=False, special=False)[0] for w in words})
+
+        return first_tokens(["Yes", "yes", " Yes", " yes", "YES"]), first_tokens(["No", "no", " No", " no", "NO"])
+
+    def stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+        with self.lock:
+            llm = self._load()
+            if not self.prefix_cache:
+                # llama-cpp-python keeps the tokens of the last call and re-reads only what
+                # differs; a reset forgets them, so the whole prompt is read again.
+                llm.reset()
+            chunks = llm.create_chat_completion(
+                messages=messages,
+                max_tokens=max_tokens,
+                temperature=self.temperature,
+                seed=self.seed,
+                stream=True,
+            )
+            for chunk in chunks:
+                delta = chunk["choices"][0]["delta"].get("content")
+                if delta:
+                    yield delta
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence what C code writes to stderr (file descriptor 2) for the length of the block."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _next_token_logits(llm, tokens: list[int]):
+    """The logits after reading `tokens`, reusing the part of them already in the model's cache."""
+    import llama_cpp
+    import numpy as np
+
+    cached = llm.input_ids[: llm.n_tokens].tolist()
+    llm.n_tokens = min(len(_common_prefix(cached, tokens)), len(tokens) - 1)  # eval drops the rest of the cache
+    llm.eval(tokens[llm.n_tokens :])
+    return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),)).copy()
+
+
+def _share(logits, yes: list[int], no: list[int]) -> float:
+    """Softmax mass of the `yes` tokens within yes + no."""
+    import numpy as np
+
+    picked = np.concatenate([logits[yes], logits[no]]).astype(np.float64)
+    weights = np.exp(picked - picked.max())
+    return float(weights[: len(yes)].sum() / weights.sum())
+
+
+def _common_prefix(a: list[int], b: list[int]) -> list[int]:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return a[:n]
+
+
+class _PromptRecorded(Exception):
+    def __init__(self, tokens: list[int]):
+        self.tokens = tokens
+
+
+class _PromptRecorder:
+    """Stands in for the `Llama` a chat handler formats for: keeps the prompt tokens, generates nothing."""
+
+    def __init__(self, llm):
+        self.tokenize = llm.tokenize
+        self.verbose = False
+
+    def create_completion(self, prompt, **_):
+        raise _PromptRecorded(list(prompt))
+
+
+def _chat_prompt_tokens(llm, messages: list[dict]) -> list[int]:
+    # The handler lookup of Llama.create_chat_completion (llama-cpp-python 0.3.x), run on a recorder:
+    # the tokens are those the model would read, chat template and special tokens included.
+    from llama_cpp import llama_chat_format
+
+    handler = (
+        llm.chat_handler
+        or llm._chat_handlers.get(llm.chat_format)
+        or llama_chat_format.get_chat_completion_handler(llm.chat_format)
+    )
+    try:
+        handler(llama=_PromptRecorder(llm), messages=messages, max_tokens=1)
+    except _PromptRecorded as recorded:
+        return recorded.tokens
+    raise RuntimeError("the chat handler did not ask for a completion")

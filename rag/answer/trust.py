@@ -1,0 +1,141 @@
+"""From the model's raw answer to the answer shown: check, confirm, second chance, decide.
+
+1. Each sentence is checked against the passages (`rag.answer.cite`). A sentence that
+   negates or gives a cause is kept only if the model, asked (`rag.answer.second_look`),
+   confirms its cited passage states it.
+2. The model is asked whether the passages state the answer at all.
+3. An answer with nothing left (the model refused, or no sentence held) gets a
+   second chance, when the decision could still take an answer: the question
+   again with the retrieved passages named, answered in one sentence with its
+   passage number. It is kept only if it passes the same checks.
+4. The calibrated decision (`rag.answer.decide`) weighs the signals and may still refuse.
+
+With `second_look` off only the word-overlap check runs: negated and causal
+sentences are then never kept, and nothing else is decided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from functools import cached_property
+
+from rag.answer.cite import REFUSAL, Checked, SentenceCheck, assemble, check_sentences, is_refusal
+from rag.answer.decide import Decision, Model, Signals, calibrated_for, decide
+from rag.answer.second_look import SecondLook
+from rag.ingest.text import content_words
+from rag.settings import Settings
+from rag.types import Passage
+
+CONFIRM_MIN = 0.5  # P(yes) a negated or causal sentence needs from the model
+
+
+@dataclass(frozen=True)
+class Verdict:
+    checked: Checked
+    raw: str  # the raw answer the verdict is about: the second chance's when that was kept
+    decision: Decision
+
+    @property
+    def verification(self) -> list[str]:
+        return [s.how + ("+model" if s.entailment is not None and s.entailment >= CONFIRM_MIN else "")
+                for s in self.checked.sentences if s.supported]
+
+
+class Verifier:
+    def __init__(self, generator, settings: Settings, prompt_passages: list[Passage], question: str,
+                 history: list[dict], ranked: list[Passage], candidates: Callable[[str], list[Passage]]):
+        self.generator = generator
+        self.settings = settings
+        self.prompt_passages = prompt_passages  # exactly those in the answer's prompt
+        self.question, self.history = question, history
+        self.ranked = ranked  # retrieved, best first
+        self.candidates = candidates
+        self.look = SecondLook(generator, prompt_passages, settings.prompts_dir)
+
+    def verify(self, raw: str) -> Verdict:
+        checked = self._checked(raw)
+        if not self.settings.second_look:
+            if checked.refused:
+                return Verdict(checked, raw, Decision(False, None, _refusal_reason(raw)))
+            return Verdict(checked, raw, Decision(True, None, "every kept sentence is in its cited passage (no second look)"))
+        used = raw
+        if checked.refused and self.ranked:
+            retry = self._second_chance()
+            retried = self._checked(retry) if retry is not None else checked
+            if not retried.refused:
+                checked, used = retried, retry
+        if checked.refused:
+            return Verdict(checked, used, Decision(False, None, _refusal_reason(used)))
+        decision = self._decide(self._signals(checked))
+        if not decision.answer:
+            checked = Checked(REFUSAL, refused=True, removed=[s.claim for s in checked.sentences],
+                              sentences=checked.sentences)
+        return Verdict(checked, used, decision)
+
+    def _second_chance(self) -> str | None:
+        """The model's answer with the retrieved passages named, or None when it would not be used."""
+        messages = self.look.second_chance_messages(self.question, self.history, self.ranked)
+        if not self.look.fits(messages, self.settings.max_tokens) or not self._could_answer():
+            return None
+        return "".join(self.generator.stream(messages, self.settings.max_tokens))
+
+    @cached_property
+    def answerable(self) -> float | None:
+        """The model's P(yes) that the passages state the answer (asked once per question)."""
+        return self.look.answerability(self.question)
+
+    def _could_answer(self) -> bool:
+        """Would the decision take even a fully supported answer? If not, a second chance is wasted."""
+        if self._model is None:
+            return True
+        best_case = Signals(answerable=self.answerable, entailment=1.0, new_share=1.0, support=1.0)
+        return self._decide(best_case).answer
+
+    @cached_property
+    def _model(self) -> Model | None:
+        return calibrated_for(self.settings.model)
+
+    def _decide(self, signals: Signals) -> Decision:
+        if self._model is None:  # nothing calibrated for this model: the checks alone decide
+            return Decision(True, None, f"the checks kept it (no decision calibrated for {self.settings.model})",
+                            asdict(signals))
+        return decide(signals, self._model, threshold=self.settings.refusal_threshold)
+
+    def _checked(self, raw: str) -> Checked:
+        if is_refusal(raw):
+            return Checked(REFUSAL, refused=True)
+        sentences = check_sentences(raw, self.prompt_passages, self.settings.support_threshold, self.question,
+                                    self.candidates)
+        return assemble([self._confirm(s) if s.supported and s.needs_model else s for s in sentences])
+
+    def _confirm(self, sentence: SentenceCheck) -> SentenceCheck:
+        """Word overlap does not vouch for a negation or a cause: the model must say yes."""
+        p = self.look.entailment(sentence.citations[0].n, sentence.claim) if self.settings.second_look else None
+        if p is None or p < CONFIRM_MIN:
+            return replace(sentence, citations=[], how="unconfirmed", entailment=p)
+        return replace(sentence, entailment=p)
+
+    def _signals(self, checked: Checked) -> Signals:
+        kept = [s for s in checked.sentences if s.supported]
+        entailments = [s.entailment for s in kept if s.entailment is not None]
+        return Signals(
+            answerable=self.answerable,
+            entailment=min(entailments) if entailments else None,
+            new_share=new_share(" ".join(s.claim for s in kept), self.question),
+            support=min(s.score for s in kept),
+        )
+
+
+def _refusal_reason(raw: str) -> str:
+    return "the model found no answer" if is_refusal(raw) else "no sentence of the answer is in the passages"
+
+
+def new_share(answer: str, question: str) -> float:
+    """Share of the answer's content words that the question does not already hold.
+
+    >>> new_share("The capital of France is Paris.", "What is the capital of France?")
+    0.3333333333333333
+    """
+    words = set(content_words(answer))
+    return len(words - set(content_words(question))) / len(words) if words else 0.0

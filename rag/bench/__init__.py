@@ -1,0 +1,1 @@
+"""The benchmark (`rag bench`): latency, retrieval at scale, indexing, cold start. Imports the pipeline; the core never imports it."""

@@ -1,0 +1,1 @@
+"""Reading documents into chunks: formats, extraction, sentences, chunking, uploads."""

@@ -1,0 +1,1 @@
+"""The model catalogue (packaged GGUF and embedding weights) and the embedder."""
