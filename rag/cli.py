@@ -12,79 +12,20 @@ import json
 import logging
 import sys
 from pathlib import Path
-from types import UnionType
-from typing import Literal, Union, get_args, get_origin
 
 from pydantic import ValidationError
 
 from rag.errors import RagError
-from rag.settings import Settings, is_env_only
-
-_NONE = "none"  # what an optional setting's flag takes for None: `--passage-chars none`
-_UNSET = object()  # a flag given `none`, told apart from a flag not given (None)
-
-
-def _flag_type(kind: type, optional: bool):
-    def convert(text: str):
-        if optional and text.lower() == _NONE:
-            return _UNSET
-        return kind(text)
-
-    convert.__name__ = kind.__name__  # argparse names the type in "invalid int value: 'x'"
-    return convert
-
-
-def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per Settings field, derived from its type: `top_k: int` -> `--top-k N`,
-    a Literal -> its choices, a bool -> `--second-look/--no-second-look`, `int | None` ->
-    a number or `none`. A flag not given leaves the field to its RAG_* variable or default."""
-    group = parser.add_argument_group("settings", "each also read from its RAG_* variable (RAG_TOP_K, ...)")
-    for name, field in Settings.model_fields.items():
-        if is_env_only(name):
-            continue
-        flag = f"--{name.replace('_', '-')}"
-        kind, optional = _unwrap_optional(field.annotation)
-        default = field.get_default(call_default_factory=True)
-        shown = "" if default is None or "default" in field.description else f" (default: {default})"
-        help_text = (field.description + shown).replace("%", "%%")  # argparse formats help with %
-        if kind is bool:
-            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, help=help_text)
-        elif get_origin(kind) is Literal:
-            choices = list(get_args(kind))
-            group.add_argument(flag, dest=name, choices=choices, metavar="{" + ",".join(choices) + "}",
-                               help=help_text)
-        else:
-            metavar = {int: "N", float: "X", Path: "PATH"}.get(kind, "TEXT")
-            if optional:
-                metavar += "|none"
-            group.add_argument(flag, dest=name, type=_flag_type(kind, optional), metavar=metavar, help=help_text)
-
-
-def _unwrap_optional(annotation) -> tuple[type, bool]:
-    """`int | None` -> (int, True); `Path` -> (Path, False)."""
-    if get_origin(annotation) in (Union, UnionType):
-        kinds = [a for a in get_args(annotation) if a is not type(None)]
-        if len(kinds) != 1:
-            raise TypeError(f"no command-line flag for a setting of type {annotation}")
-        return kinds[0], True
-    return annotation, False
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    """Settings from the flags given; the others come from RAG_* variables and the defaults."""
-    given = {}
-    for name in Settings.model_fields:
-        value = getattr(args, name, None)
-        if value is not None:
-            given[name] = None if value is _UNSET else value
-    return Settings(**given)
+from rag.flags import add_settings_flags, settings_from
+from rag.settings import Settings
 
 
 def cmd_ask(args) -> int:
-    from rag.pipeline import RAG, validate_question
+    from rag.pipeline import RAG
+    from rag.question import validate_question
     from rag.ui.html import verification_summary
 
-    settings = _settings(args)
+    settings = settings_from(args)
     validate_question(args.question, settings.max_question_chars)  # before anything loads
     # Print the checked answer, not the raw stream: the checker may drop citations.
     answer = RAG(settings).warm_up().ask(args.question)
@@ -112,7 +53,7 @@ def cmd_index(args) -> int:
     from rag.index.build import build_index
     from rag.models.embed import SentenceTransformerEmbedder
 
-    settings = _settings(args)
+    settings = settings_from(args)
     folder = Path(args.path) if args.path else settings.docs_dir
     info = build_index(settings, SentenceTransformerEmbedder(settings.embedding_model), folder)
     print(f"indexed {info.chunk_count} chunks from {folder} into {settings.index_dir}")
@@ -126,7 +67,7 @@ def cmd_models(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    default = _settings(args).model
+    default = settings_from(args).model
     for row in rows:
         mark = "*" if row["name"] == default else " "
         state = "installed" if row["installed"] else f"not installed ({row['install']})"
@@ -139,7 +80,7 @@ def cmd_models(args) -> int:
 def cmd_ui(args) -> int:
     from rag.ui.app import launch
 
-    launch(_settings(args), host=args.host, port=args.port)
+    launch(settings_from(args), host=args.host, port=args.port)
     return 0
 
 
@@ -147,7 +88,7 @@ def cmd_eval(args) -> int:
     from rag.eval.report import side_by_side, write_report
     from rag.eval.run import run_eval
 
-    settings = _settings(args)
+    settings = settings_from(args)
     corpora = _eval_corpora(args)
     if args.action == "generate" and len(corpora) > 1:
         raise RagError(f"`rag eval {args.action}` works on one corpus: choose it with --corpus NAME")
@@ -230,7 +171,7 @@ def cmd_bench(args) -> int:
         return 2
     out = Path(args.out or BENCH_DIR)
     results = run_bench(
-        _settings(args), sections, questions=args.questions or (5 if quick else 20),
+        settings_from(args), sections, questions=args.questions or (5 if quick else 20),
         scales=[int(n) for n in (args.scale or ("10000" if quick else "10000,100000")).split(",")],
         index_chunks=args.index_chunks or (200 if quick else 1000), fast_model=args.fast_model, out=out,
         log=lambda line: print(line, file=sys.stderr),
@@ -322,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(run=cmd_bench)
 
     for subparser in (ask, index, models, evaluate, ui, bench):
-        _add_settings_flags(subparser)
+        add_settings_flags(subparser)
     return parser
 
 

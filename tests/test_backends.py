@@ -15,7 +15,8 @@ import pytest
 
 from rag.answer.generate import LlamaGenerator, OpenAIGenerator
 from rag.errors import IndexMismatchError, IndexNotFoundError, LLMServerError, RagError
-from rag.index.build import build_index, ensure_index, open_store
+from rag.index.build import build_index, ensure_index
+from rag.index.reader import open_store
 from rag.index.store import ServerBuilds
 from rag.models.catalogue import resolve_llm
 from rag.pipeline import RAG

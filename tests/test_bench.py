@@ -9,7 +9,8 @@ import pytest
 
 from rag.answer.generate import LlamaGenerator
 from rag.bench.report import render_markdown
-from rag.bench.run import configurations, factual_questions, run_measured, stats
+from rag.bench.run import configurations, factual_questions, run_measured
+from rag.eval.metrics import stats
 from rag.index.build import build_index
 from rag.models.catalogue import resolve_llm
 from rag.pipeline import RAG

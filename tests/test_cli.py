@@ -44,9 +44,10 @@ def test_missing_model_file_is_one_line(tmp_path, capsys):
 
 
 def parsed_settings(*flags, command=("ask", "q")):
-    from rag.cli import _settings, build_parser
+    from rag.cli import build_parser
+    from rag.flags import settings_from
 
-    return _settings(build_parser().parse_args([*command, *flags]))
+    return settings_from(build_parser().parse_args([*command, *flags]))
 
 
 def test_every_setting_but_the_secrets_has_a_flag_on_every_subcommand():

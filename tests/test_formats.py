@@ -10,7 +10,8 @@ import re
 import pytest
 
 from rag.errors import IndexMismatchError, UnreadableError
-from rag.index.build import build_index, open_store
+from rag.index.build import build_index
+from rag.index.reader import open_store
 from rag.ingest.documents import LibraryTexts, load_documents, load_library, page_at, texts_dir
 from rag.ingest.extract import extract
 from rag.ingest.sentences import sentence_spans

@@ -1,7 +1,8 @@
 import pytest
 
 from rag.errors import IndexBusyError, IndexMismatchError, IndexNotFoundError
-from rag.index.build import build_index, current_path, ensure_index, open_store, write_lock
+from rag.index.build import build_index, ensure_index, write_lock
+from rag.index.reader import current_path, open_store
 from rag.retrieval.retrieve import CANDIDATES_PER_PASSAGE, Retriever, fuse, rrf_scores
 
 

@@ -3,7 +3,8 @@ import pytest
 from rag.answer.cite import REFUSAL
 from rag.errors import InvalidQuestionError
 from rag.ingest.sentences import sentence_spans
-from rag.pipeline import RAG, search_query
+from rag.pipeline import RAG
+from rag.question import search_query
 from rag.types import Answer
 
 from fakes import FakeGenerator

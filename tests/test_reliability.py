@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from rag.errors import DocumentError, IndexBusyError, IndexDamagedError, IndexMismatchError
-from rag.index.build import build_index, current_path, ensure_index, open_store, write_lock
+from rag.index.build import build_index, ensure_index, write_lock
+from rag.index.reader import current_path, open_store
 from rag.pipeline import RAG
 from rag.retrieval.retrieve import Retriever
 from rag.settings import Settings
@@ -259,7 +260,8 @@ APP = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from fakes import FakeEmbedder
     from rag.errors import RagError
-    from rag.index.build import build_index, open_store
+    from rag.index.build import build_index
+    from rag.index.reader import open_store
     from rag.retrieval.retrieve import Retriever
     from rag.settings import Settings
 
@@ -390,7 +392,7 @@ READER = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from fakes import FakeEmbedder
     from rag.errors import RagError
-    from rag.index.build import open_store
+    from rag.index.reader import open_store
     from rag.retrieval.retrieve import Retriever
     from rag.settings import Settings
 

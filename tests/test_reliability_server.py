@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from rag.errors import IndexNotFoundError
-from rag.index.build import build_index, open_store
+from rag.index.build import build_index
+from rag.index.reader import open_store
 from rag.retrieval.retrieve import Retriever
 
 from servers import chroma_run

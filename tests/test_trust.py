@@ -9,7 +9,8 @@ stayed in the text, and a change of topic was searched with the old question.
 from rag.answer.cite import REFUSAL, check
 from rag.answer.decide import FEATURES, Model, Signals, decide
 from rag.answer.trust import new_share
-from rag.pipeline import RAG, depends_on_conversation, search_query
+from rag.pipeline import RAG
+from rag.question import depends_on_conversation, search_query
 from rag.types import Passage
 
 from fakes import FakeGenerator

@@ -3,7 +3,7 @@
 import pytest
 
 from rag.errors import RagError
-from rag.index.build import open_store
+from rag.index.reader import open_store
 from rag.ingest.documents import load_library
 from rag.ingest.uploads import add_files, check_file, document_counts, safe_name
 from rag.pipeline import RAG

@@ -109,3 +109,11 @@ def percentile(values: list[float], q: float) -> float | None:
 def mean(values: list[float]) -> float | None:
     values = [v for v in values if v is not None]
     return sum(values) / len(values) if values else None
+
+
+def stats(values: list[float]) -> dict:
+    """{"p50", "p95", "mean", "n"} of the values that are not None, rounded to 0.1."""
+    values = [v for v in values if v is not None]
+    rounded = lambda v: None if v is None else round(v, 1)  # noqa: E731
+    return {"p50": rounded(percentile(values, 50)), "p95": rounded(percentile(values, 95)),
+            "mean": rounded(mean(values)), "n": len(values)}

@@ -17,7 +17,8 @@ from tqdm import tqdm
 
 from rag.answer.cite import is_refusal, strip_markers
 from rag.eval import metrics as m
-from rag.pipeline import RAG, search_query
+from rag.pipeline import RAG
+from rag.question import search_query
 from rag.settings import PROJECT_ROOT, Settings
 
 EVAL_DIR = PROJECT_ROOT / "eval"
