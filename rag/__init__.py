@@ -21,7 +21,7 @@ from rag.errors import (
     UnreadableError,
 )
 from rag.settings import Settings
-from rag.types import Answer, Chunk, Citation, Document, Passage
+from rag.types import Answer, Chunk, Citation, Document, Passage, Timings
 
 
 def ask(question, history=None, settings=None, **options):
@@ -41,7 +41,7 @@ def __getattr__(name):
 
 
 __all__ = [
-    "ask", "RAG", "Settings", "Answer", "Chunk", "Citation", "Document", "Passage",
+    "ask", "RAG", "Settings", "Answer", "Timings", "Chunk", "Citation", "Document", "Passage",
     # every exception of rag.errors
     "RagError", "InvalidQuestionError", "IndexNotFoundError", "IndexMismatchError", "IndexDamagedError",
     "IndexBusyError", "ModelNotFoundError", "ModelIntegrityError", "LLMServerError", "DocumentError",

@@ -38,7 +38,7 @@ def cmd_ask(args) -> int:
         for c in answer.citations:
             page = f" page {c.page}," if c.page is not None else ""
             print(f"  [{c.n}] {c.source}{page} chars {c.start}-{c.end}: \"{_short(c.quote)}\"")
-    seconds = f"{answer.timings['total_ms'] / 1000:.1f} s"
+    seconds = f"{answer.timings.total_ms / 1000:.1f} s"
     how = f"refused: {answer.reason}" if answer.refused else verification_summary(answer)
     print(f"\n({how}; {seconds})", file=sys.stderr)
     return 0

@@ -31,7 +31,7 @@ from rag.question import search_query, validate_history, validate_question
 from rag.retrieval.focus import focus_passages
 from rag.retrieval.retrieve import Retriever
 from rag.settings import Settings
-from rag.types import Answer, Passage
+from rag.types import Answer, Passage, Timings
 
 CLAIM_CANDIDATES = 3  # library passages most like an uncited sentence, searched for its citation
 
@@ -172,21 +172,21 @@ class RAG:
         started = time.perf_counter()
         query = search_query(question, history)
         passages = self.retrieve(query, top_k, mode)
-        timings = {"retrieve_ms": _ms(started), "first_token_ms": None, "total_ms": None,
-                   "prompt_tokens": 0, "completion_tokens": 0}
+        retrieve_ms = _ms(started)
         if not passages:
-            timings["total_ms"] = _ms(started)
-            yield Answer(REFUSAL, True, [], [], 0.0, timings, query)
+            yield Answer(text=REFUSAL, refused=True, timings=Timings(retrieve_ms=retrieve_ms, total_ms=_ms(started)),
+                         query=query)
             return
         plan = self.library
-        messages = self._library_messages(plan, question, history, timings) if plan else None
-        if messages is not None:
+        library = self._library_messages(plan, question, history) if plan else None
+        if library is not None:
+            messages, prompt_tokens = library
             shown = plan.ranked(passages)
             self.hold_library(plan)
             answer_mode, prompt_passages = "library", plan.passages
             candidates = self._library_candidates(plan, shown)
         else:
-            shown = self._fit(passages, query, question, history, timings)
+            shown, prompt_tokens = self._fit(passages, query, question, history)
             messages = build_messages(shown, question, history, self.settings.prompts_dir)
             answer_mode, prompt_passages = "retrieval", shown
 
@@ -194,16 +194,18 @@ class RAG:
                 return shown
 
         raw = []
+        first_token_ms = None
         for piece in self.generator.stream(messages, self.settings.max_tokens):
-            if timings["first_token_ms"] is None:
-                timings["first_token_ms"] = _ms(started)
+            if first_token_ms is None:
+                first_token_ms = _ms(started)
             raw.append(piece)
             yield piece
-        timings["completion_tokens"] = self.generator.count_tokens("".join(raw)) if raw else 0
+        completion_tokens = self.generator.count_tokens("".join(raw)) if raw else 0
         verifier = Verifier(self.generator, self.settings, prompt_passages, question, history, shown, candidates)
         verdict = verifier.verify("".join(raw))
         checked = verdict.checked
-        timings["total_ms"] = _ms(started)
+        timings = Timings(retrieve_ms=retrieve_ms, first_token_ms=first_token_ms, total_ms=_ms(started),
+                          prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
         yield Answer(
             text=checked.text, refused=checked.refused, citations=self.texts.with_pages(checked.citations),
             passages=_shown_with_cited(shown, prompt_passages, checked), grounding=checked.grounding,
@@ -221,25 +223,23 @@ class RAG:
 
         return candidates
 
-    def _library_messages(self, plan: LibraryPlan, question: str, history: list[dict], timings: dict) -> list[dict] | None:
-        """The prompt with the whole library, or None when this question's part does not fit beside it."""
+    def _library_messages(self, plan: LibraryPlan, question: str, history: list[dict]) -> tuple[list[dict], int] | None:
+        """The prompt with the whole library and its tokens, or None when this question's part does not fit beside it."""
         messages = build_messages(plan.passages, question, history, self.settings.prompts_dir)
         tokens = sum(self.generator.count_tokens(m["content"]) for m in messages) + CHAT_OVERHEAD_TOKENS
         if tokens + self.settings.max_tokens + PROMPT_MARGIN_TOKENS > plan.n_ctx:
             return None  # a very long question or conversation: retrieved passages leave it room
-        timings["prompt_tokens"] = tokens
-        return messages
+        return messages, tokens
 
-    def _fit(self, passages: list[Passage], query: str, question: str, history: list[dict], timings: dict) -> list[Passage]:
-        """Retrieved passages, cut to the passage budget and to what fits the context."""
+    def _fit(self, passages: list[Passage], query: str, question: str, history: list[dict]) -> tuple[list[Passage], int]:
+        """Retrieved passages, cut to the passage budget and to what fits the context, and the prompt's tokens."""
         budget = self.generator.n_ctx - self.settings.max_tokens - PROMPT_MARGIN_TOKENS
 
         def messages_for(ps: list[Passage]) -> list[dict]:
             return build_messages(ps, question, history, self.settings.prompts_dir)
 
         passages = focus_passages(passages, query, self.settings.passage_chars)
-        passages, timings["prompt_tokens"] = fit_passages(passages, messages_for, self.generator.count_tokens, budget)
-        return passages
+        return fit_passages(passages, messages_for, self.generator.count_tokens, budget)
 
 
 def _shown_with_cited(shown: list[Passage], all_passages: list[Passage], checked) -> list[Passage]:

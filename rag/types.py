@@ -48,13 +48,25 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Timings:
+    """Where an answer's time went (ms from the question) and its token counts; None: did not happen
+    (no first token for a refusal without passages)."""
+
+    retrieve_ms: float | None = None
+    first_token_ms: float | None = None
+    total_ms: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True)
 class Answer:
     text: str
     refused: bool
     citations: list[Citation] = field(default_factory=list)
     passages: list[Passage] = field(default_factory=list)
     grounding: float = 0.0
-    timings: dict = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)  # to_dict(): a dict of the same keys
     query: str = ""  # what was searched (differs from the question for follow-ups)
     raw_text: str = ""  # what the model wrote, before the citation check
     answer_mode: str = "retrieval"  # "library": the whole library was in the prompt; "retrieval": top passages

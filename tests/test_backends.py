@@ -124,8 +124,8 @@ def test_pipeline_answers_from_both_servers(llm_url, server_settings, embedder):
     rag = RAG(s, embedder=embedder, progress=False)
     answer = rag.ask("Who is Colin Clarke?")
     assert isinstance(rag.generator, OpenAIGenerator)
-    assert answer.raw_text and answer.timings["first_token_ms"] <= answer.timings["total_ms"]
-    assert 0 < answer.timings["prompt_tokens"] + s.max_tokens <= s.n_ctx
+    assert answer.raw_text and answer.timings.first_token_ms <= answer.timings.total_ms
+    assert 0 < answer.timings.prompt_tokens + s.max_tokens <= s.n_ctx
     assert any("Soufan" in p.text for p in answer.passages)  # retrieved from the Chroma server
     for c in answer.citations:
         assert (s.docs_dir / c.source).read_text()[c.start : c.end] == c.quote

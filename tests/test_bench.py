@@ -61,7 +61,7 @@ def test_pipeline_with_a_passage_budget_sends_shorter_passages(settings, embedde
     assert any("Clarke" in p.text for p in answer.passages)
     for p in answer.passages:
         assert (settings.docs_dir / p.source).read_text()[p.start : p.end] == p.text
-    assert answer.timings["prompt_tokens"] < whole.timings["prompt_tokens"]
+    assert answer.timings.prompt_tokens < whole.timings.prompt_tokens
     assert answer.passages[0].text in generator.prompts[-1][1]["content"]
 
 

@@ -42,7 +42,7 @@ def test_who_is_colin_clarke(real_rag):
     assert "Soufan" in answer.text + " ".join(c.quote for c in answer.citations)
     assert 0 < answer.grounding <= 1
     assert answer.answer_mode == "library"  # the seeds fit: the whole library is in the prompt
-    assert answer.timings["prompt_tokens"] + real_rag.settings.max_tokens <= real_rag.generator.n_ctx
+    assert answer.timings.prompt_tokens + real_rag.settings.max_tokens <= real_rag.generator.n_ctx
 
 
 def test_question_outside_the_documents_is_refused(real_rag):
@@ -69,7 +69,7 @@ def test_stream_gives_text_before_the_checked_answer(real_rag):
     items = list(real_rag.stream("Which countries struck back at the Huthis?"))
     assert isinstance(items[-1], Answer)
     assert sum(isinstance(i, str) for i in items) >= 2
-    assert items[-1].timings["first_token_ms"] <= items[-1].timings["total_ms"]
+    assert items[-1].timings.first_token_ms <= items[-1].timings.total_ms
 
 
 def test_public_ask_rejects_an_empty_question_before_loading_anything():

@@ -167,4 +167,4 @@ def test_r07_pipeline_prompt_always_fits_or_fails_clearly(tokenizer, long_passag
         return
     assert isinstance(answer, Answer)
     assert generator.seen and all(total <= n_ctx for total in generator.seen)
-    assert answer.timings["prompt_tokens"] + max_tokens <= n_ctx
+    assert answer.timings.prompt_tokens + max_tokens <= n_ctx

@@ -21,8 +21,8 @@ def hostile_answer() -> Answer:
     p2 = Passage(2, "c2", "other.txt", 0, 9, "not cited")
     at = 100 + HOSTILE.index("quoted part")
     citation = Citation(1, "evil<b>.txt", at, at + 11, "quoted part")
-    return Answer("It is quoted [1].", False, [citation], [p1, p2], 1.0, query="what is quoted?",
-                  verification=["words+model"], removed=["An unverified sentence."], confidence=0.87)
+    return Answer(text="It is quoted [1].", refused=False, citations=[citation], passages=[p1, p2], grounding=1.0,
+                  query="what is quoted?", verification=["words+model"], removed=["An unverified sentence."], confidence=0.87)
 
 
 def test_sources_show_only_cited_passages_escaped_and_highlighted():
@@ -80,11 +80,11 @@ def test_model_and_document_text_is_inert_in_the_chat(text, forbidden):
 
 
 def test_refusal_is_shown_as_a_refusal_not_an_error():
-    refusal = Answer("The documents do not say.", True, query="capital of France")
+    refusal = Answer(text="The documents do not say.", refused=True, query="capital of France")
     assert "No answer" in answer_html(refusal, 1) and "class='refusal'" in answer_html(refusal, 1)
     assert "question was refused" in sources_html(refusal, 1, "capital of France")
     assert "error" not in answer_html(refusal, 1)
-    why = Answer("The documents do not say.", True, query="q", reason="the model found no answer")
+    why = Answer(text="The documents do not say.", refused=True, query="q", reason="the model found no answer")
     assert "why: the model found no answer" in html_text(answer_html(why, 1))
 
 
@@ -93,7 +93,7 @@ def test_every_glyph_of_the_page_is_in_an_installed_font():
     import subprocess
 
     answer = hostile_answer()
-    refusal = Answer("The documents do not say.", True, query="q", reason="r")
+    refusal = Answer(text="The documents do not say.", refused=True, query="q", reason="r")
     page = answer_html(answer, 1) + answer_html(refusal, 2) + sources_html(answer, 1, "q") + streaming_html("x")
     from rag.ui.app import ERROR_MARK
     page += ERROR_MARK

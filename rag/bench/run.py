@@ -133,7 +133,7 @@ class Contender:
     def measure(self, question: str) -> None:
         self.generator.start_question()
         answer = self.rag.ask(question)
-        row = {key: answer.timings[key] for key in ("retrieve_ms", "first_token_ms", "total_ms", "prompt_tokens",
+        row = {key: getattr(answer.timings, key) for key in ("retrieve_ms", "first_token_ms", "total_ms", "prompt_tokens",
                                                     "completion_tokens")}
         row["refused"] = answer.refused
         if self.plain:  # the identical prompt, right after ours: both models see the same sequence

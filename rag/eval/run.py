@@ -128,8 +128,8 @@ def score_item(rag: RAG, item: dict, docs_dir: Path) -> dict:
         "gold_cited": sum(any(m.overlaps(c, g) for c in cited) for g in gold),
         "answer_mode": answer.answer_mode, "confidence": answer.confidence, "signals": answer.signals,
         "reason": answer.reason, "removed": answer.removed,
-        "first_token_ms": answer.timings["first_token_ms"], "total_ms": answer.timings["total_ms"],
-        "prompt_tokens": answer.timings["prompt_tokens"], "completion_tokens": answer.timings["completion_tokens"],
+        "first_token_ms": answer.timings.first_token_ms, "total_ms": answer.timings.total_ms,
+        "prompt_tokens": answer.timings.prompt_tokens, "completion_tokens": answer.timings.completion_tokens,
     }
     if answerable:
         row.update({
