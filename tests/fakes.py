@@ -1,10 +1,13 @@
-"""Fakes behind the pipeline's protocols, for fast unit tests."""
+"""Fakes behind the pipeline's protocols, for fast unit tests: one embedder, one generator
+(FakeGenerator), and the two variants of it that tests need (slow and quoting; budget-checking)."""
 
 from __future__ import annotations
 
 import hashlib
 import math
+import re
 import threading
+import time
 
 from rag.ingest.text import content_words
 
@@ -88,3 +91,56 @@ class FakeGenerator:
                     yield word + " "
             finally:
                 self.active -= 1
+
+
+class SlowQuotingModel(FakeGenerator):
+    """A fake model that quotes the passage holding `needle` with its [n], slowly, and records
+    how many calls ran at the same time. It has no lock of its own: only the app serializes it.
+    Its context (2,048) does not hold the seeds: answers come from retrieved passages; its
+    yes/no probe says 0.9, so the calibrated decision keeps quoted answers."""
+
+    def __init__(self, needle: str = "", delay: float = 0.0, n_ctx: int = 2048):
+        super().__init__(n_ctx=n_ctx, yes=0.9)
+        self.needle, self.delay = needle, delay
+        self.calls = 0
+        self._count = threading.Lock()
+
+    def stream(self, messages, max_tokens):
+        with self._count:
+            self.active += 1
+            self.calls += 1
+            self.max_active = max(self.max_active, self.active)
+            self.last_prompt = messages[-1]["content"]
+        try:
+            for word in self._reply(self.last_prompt).split(" "):
+                time.sleep(self.delay)
+                yield word + " "
+        finally:
+            with self._count:
+                self.active -= 1
+
+    def _reply(self, prompt: str) -> str:
+        for n, text in re.findall(r"\[(\d+)\] (.*?)(?=\n\n\[\d+\] |\n\n|$)", prompt, flags=re.S):
+            if self.needle and self.needle in text:
+                return f"{text.strip()} [{n}]"
+        return "The documents do not say."
+
+
+class BudgetCheckingGenerator(FakeGenerator):
+    """A real tokenizer (tests/real_tokenizer.py: ChatTokenizer) behind the Generator protocol; checks each prompt as llama.cpp would see it.
+    Its context limit is n_ctx, at most 4,096 here: the seeds do not fit, retrieved passages must."""
+
+    def __init__(self, tokenizer, n_ctx: int):
+        super().__init__(n_ctx=n_ctx)
+        self.tokenizer, self.seen = tokenizer, []
+
+    def count_tokens(self, text: str) -> int:
+        return self.tokenizer.count(text)
+
+    def yes_probability(self, messages) -> float | None:
+        self.seen.append(self.tokenizer.prompt_tokens(messages) + 1)  # the yes/no question must fit too
+        return None
+
+    def stream(self, messages, max_tokens):
+        self.seen.append(self.tokenizer.prompt_tokens(messages) + max_tokens)
+        yield "The documents do not say."

@@ -10,8 +10,6 @@ routes expose nothing, and the server listens on loopback only.
 from __future__ import annotations
 
 import re
-import threading
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +22,7 @@ from rag.pipeline import RAG
 from rag.ui.app import build_app
 
 from browser import BOT, PageWatch, ask_in_page, serving, set_slider, watch_answer
-from fakes import FakeGenerator
+from fakes import SlowQuotingModel
 
 HOSTILE = (
     "The wire report about drones carried <script>window.__pwned = 1</script> a script, "
@@ -32,39 +30,6 @@ HOSTILE = (
     "<a href=\"javascript:window.__pwned=3\">a javascript link</a> and ![tracker](http://198.51.100.7/t.png) in its text.\n"
 )
 HOSTILE_QUESTION = "What did the wire report about drones carry?"
-
-
-class SlowQuotingModel(FakeGenerator):
-    """A fake model that quotes the passage holding `needle` with its [n], slowly, and records
-    how many calls ran at the same time. It has no lock of its own: only the app serializes it.
-    Its context (2,048) does not hold the seeds: answers come from retrieved passages; its
-    yes/no probe says 0.9, so the calibrated decision keeps quoted answers."""
-
-    def __init__(self, needle: str = "", delay: float = 0.0, n_ctx: int = 2048):
-        super().__init__(n_ctx=n_ctx, yes=0.9)
-        self.needle, self.delay = needle, delay
-        self.calls = 0
-        self._count = threading.Lock()
-
-    def stream(self, messages, max_tokens):
-        with self._count:
-            self.active += 1
-            self.calls += 1
-            self.max_active = max(self.max_active, self.active)
-            self.last_prompt = messages[-1]["content"]
-        try:
-            for word in self._reply(self.last_prompt).split(" "):
-                time.sleep(self.delay)
-                yield word + " "
-        finally:
-            with self._count:
-                self.active -= 1
-
-    def _reply(self, prompt: str) -> str:
-        for n, text in re.findall(r"\[(\d+)\] (.*?)(?=\n\n\[\d+\] |\n\n|$)", prompt, flags=re.S):
-            if self.needle and self.needle in text:
-                return f"{text.strip()} [{n}]"
-        return "The documents do not say."
 
 
 def app_with(settings, embedder, model, **kwargs):

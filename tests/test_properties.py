@@ -17,7 +17,7 @@ from rag.pipeline import PROMPT_MARGIN_TOKENS, RAG
 from rag.settings import Settings
 from rag.types import Answer, Document, Passage
 
-from fakes import FakeEmbedder, FakeGenerator
+from fakes import BudgetCheckingGenerator, FakeEmbedder
 from real_tokenizer import ChatTokenizer
 
 # ---------------------------------------------------------------- chunker
@@ -115,26 +115,6 @@ def test_r07_prompt_plus_max_tokens_always_fits_the_context(tokenizer, passages,
     assert kept[:-1] == passages[: len(kept) - 1]
     last, original = kept[-1], passages[len(kept) - 1]
     assert original.text.startswith(last.text) and last.end - last.start == len(last.text)
-
-
-class BudgetCheckingGenerator(FakeGenerator):
-    """The real tokenizer behind the Generator protocol; checks each prompt as llama.cpp would see it.
-    Its context limit is n_ctx, at most 4,096 here: the seeds do not fit, retrieved passages must."""
-
-    def __init__(self, tokenizer: ChatTokenizer, n_ctx: int):
-        super().__init__(n_ctx=n_ctx)
-        self.tokenizer, self.seen = tokenizer, []
-
-    def count_tokens(self, text: str) -> int:
-        return self.tokenizer.count(text)
-
-    def yes_probability(self, messages) -> float | None:
-        self.seen.append(self.tokenizer.prompt_tokens(messages) + 1)  # the yes/no question must fit too
-        return None
-
-    def stream(self, messages, max_tokens):
-        self.seen.append(self.tokenizer.prompt_tokens(messages) + max_tokens)
-        yield "The documents do not say."
 
 
 @pytest.fixture(scope="module")
