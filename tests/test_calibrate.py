@@ -1,5 +1,6 @@
 """The refusal decision's fit (rag/eval/calibrate.py) on made-up rows whose signals are known."""
 
+import json
 import random
 
 from rag.eval.calibrate import calibrate, leave_one_corpus_out
@@ -21,6 +22,7 @@ def test_the_fit_keeps_the_signal_that_separates_and_refuses_below_its_threshold
     rows = rows_of("seeds", 90, 20, seed=1) + rows_of("legal-md", 50, 10, seed=2)
     rows.append({"corpus": "seeds", "answerable": True, "signals": {}})  # refused before any decision
     record = calibrate(rows, "some-llm")
+    assert record["model"] == "some-llm" and json.loads(json.dumps(record)) == record  # what decision.json holds
     assert "answerable" in record["features"] and record["weights"]["answerable"] > 0
     cv = record["cross_validation"]
     assert cv["rows"] == 170 and cv["answerable"] == 140  # pooled, the undecided row left out

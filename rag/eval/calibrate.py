@@ -91,14 +91,14 @@ def calibrate(rows: list[dict], model: str) -> dict:
         tried.append((value, -len(features), features, threshold, held_out))
     value, _, features, threshold, held_out = max(tried, key=lambda t: (t[0], t[1]))
     kept = [label for p, label in zip(held_out, labels) if p >= threshold]
-    model = _fit(_matrix(signals, features), labels)
+    fitted = _fit(_matrix(signals, features), labels)
     return {
         "_comment": "Refusal decision fitted by `rag eval calibrate` (rag/eval/calibrate.py); features and threshold "
         "chosen on held-out probabilities.",
         "model": model,  # the probabilities of another model are not on this scale
         "features": list(features),
-        "weights": dict(zip(features, (round(float(w), 4) for w in model.coef_[0]))),
-        "bias": round(float(model.intercept_[0]), 4),
+        "weights": dict(zip(features, (round(float(w), 4) for w in fitted.coef_[0]))),
+        "bias": round(float(fitted.intercept_[0]), 4),
         "threshold": round(threshold, 4),
         "cross_validation": {
             "folds": FOLDS, "repeats": REPEATS, "unanswerable_cost": UNANSWERABLE_COST, "rows": len(labels),
