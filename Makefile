@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 PORT ?= 7860
 
-.PHONY: run test lint audit setup setup-test models-extra eval clean-index
+.PHONY: run test lint typecheck audit setup setup-test models-extra eval clean-index
 
 # llama-cpp-python compiles llama.cpp on install. A native build enables AMX,
 # which this kind of virtual machine advertises but does not allow: the first
@@ -74,8 +74,12 @@ audit: $(AUDIT_VENV)/bin/pip-audit
 lint: setup-test
 	$(VENV)/bin/ruff check .
 
+# The type checker (mypy, pinned in the test extra; its settings are in pyproject.toml) over rag/.
+typecheck: setup-test
+	$(VENV)/bin/mypy
+
 # The audit needs the network; the tests then run with it cut off (.ci/offline: loopback only).
-test: setup-test audit lint
+test: setup-test audit lint typecheck
 	@if unshare -n true 2>/dev/null; then \
 		echo "HF_HUB_OFFLINE=1 .ci/offline $(PY) -m pytest   # no network but loopback"; \
 		HF_HUB_OFFLINE=1 .ci/offline $(PY) -m pytest; \

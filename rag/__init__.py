@@ -6,6 +6,8 @@
 Importing `rag` loads no model and opens no index: that happens on first use.
 """
 
+from typing import Any
+
 from rag.errors import (
     DocumentError,
     IndexBusyError,
@@ -24,14 +26,14 @@ from rag.settings import Settings
 from rag.types import Answer, Chunk, Citation, Document, Passage, Timings
 
 
-def ask(question, history=None, settings=None, **options):
+def ask(question: str, history: list[dict] | None = None, settings: Settings | None = None, **options: Any) -> Answer:
     """Answer `question` from the indexed documents, with checked citations (see rag.pipeline)."""
     from rag.pipeline import ask as _ask
 
     return _ask(question, history, settings, **options)
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     # RAG lives in rag.pipeline, which imports the heavy stages; load it only on demand.
     if name == "RAG":
         from rag.pipeline import RAG

@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -19,8 +20,11 @@ from rag.errors import RagError
 from rag.flags import add_settings_flags, settings_from
 from rag.settings import Settings
 
+if TYPE_CHECKING:
+    from rag.eval.run import Corpus
 
-def cmd_ask(args) -> int:
+
+def cmd_ask(args: argparse.Namespace) -> int:
     from rag.pipeline import RAG
     from rag.question import validate_question
     from rag.ui.html import verification_summary
@@ -49,7 +53,7 @@ def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def cmd_index(args) -> int:
+def cmd_index(args: argparse.Namespace) -> int:
     from rag.index.build import build_index
     from rag.models.embed import SentenceTransformerEmbedder
 
@@ -60,7 +64,7 @@ def cmd_index(args) -> int:
     return 0
 
 
-def cmd_models(args) -> int:
+def cmd_models(args: argparse.Namespace) -> int:
     from rag.models.catalogue import catalogue_rows
 
     rows = catalogue_rows()
@@ -77,14 +81,14 @@ def cmd_models(args) -> int:
     return 0
 
 
-def cmd_ui(args) -> int:
+def cmd_ui(args: argparse.Namespace) -> int:
     from rag.ui.app import launch
 
     launch(settings_from(args), host=args.host, port=args.port)
     return 0
 
 
-def cmd_eval(args) -> int:
+def cmd_eval(args: argparse.Namespace) -> int:
     from rag.eval.report import side_by_side, write_report
     from rag.eval.run import run_eval
 
@@ -113,7 +117,7 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def _eval_corpora(args) -> list:
+def _eval_corpora(args: argparse.Namespace) -> list[Corpus]:
     """The corpora `rag eval` runs on: --corpus NAME (seeds by default; `all`, and --compare
     without --corpus, run every one), or --docs-dir DIR with --qa FILE for any other folder."""
     from dataclasses import replace
@@ -140,7 +144,7 @@ def _eval_corpora(args) -> list:
     return corpora
 
 
-def _compare(settings: Settings, corpus, limit: int | None) -> None:
+def _compare(settings: Settings, corpus: Corpus, limit: int | None) -> None:
     """The configurations of `iter_configs` on one corpus, sharing its index and embedder."""
     from rag.eval.report import write_comparison, write_report
     from rag.eval.run import iter_configs, run_eval
@@ -160,7 +164,7 @@ def _compare(settings: Settings, corpus, limit: int | None) -> None:
     print(write_comparison(results, corpus.out).read_text())
 
 
-def cmd_bench(args) -> int:
+def cmd_bench(args: argparse.Namespace) -> int:
     from rag.bench.run import BENCH_DIR, SECTIONS, run_bench
 
     quick = args.quick
@@ -203,7 +207,7 @@ def _calibrate(settings: Settings, corpora: list, limit: int | None) -> int:
     return 0
 
 
-def _generate_candidates(settings: Settings, corpus, count: int) -> int:
+def _generate_candidates(settings: Settings, corpus: Corpus, count: int) -> int:
     from rag.eval.propose import propose, write_candidates
     from rag.pipeline import RAG
 

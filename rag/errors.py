@@ -16,6 +16,13 @@
 Front ends (CLI, UI) print `str(error)` as one line; no traceback.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rag.index.store import IndexInfo
+
 
 class RagError(Exception):
     """Base class: every expected failure of the project."""
@@ -30,7 +37,7 @@ class IndexNotFoundError(RagError):
 
 
 class IndexMismatchError(RagError):
-    def __init__(self, message: str, info=None):
+    def __init__(self, message: str, info: IndexInfo | None = None):
         super().__init__(message)
         self.info = info  # the index's IndexInfo, when the mismatch is found on opening it
 

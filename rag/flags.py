@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from types import UnionType
-from typing import Literal, Union, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 
 from rag.settings import Settings, is_env_only
 
@@ -38,8 +38,9 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
         flag = f"--{name.replace('_', '-')}"
         kind, optional = _unwrap_optional(field.annotation)
         default = field.get_default(call_default_factory=True)
-        shown = "" if default is None or "default" in field.description else f" (default: {default})"
-        help_text = (field.description + shown).replace("%", "%%")  # argparse formats help with %
+        description = field.description or ""
+        shown = "" if default is None or "default" in description else f" (default: {default})"
+        help_text = (description + shown).replace("%", "%%")  # argparse formats help with %
         if kind is bool:
             group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, help=help_text)
         elif get_origin(kind) is Literal:
@@ -53,7 +54,7 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
             group.add_argument(flag, dest=name, type=_flag_type(kind, optional), metavar=metavar, help=help_text)
 
 
-def _unwrap_optional(annotation) -> tuple[type, bool]:
+def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
     """`int | None` -> (int, True); `Path` -> (Path, False)."""
     if get_origin(annotation) in (Union, UnionType):
         kinds = [a for a in get_args(annotation) if a is not type(None)]
@@ -65,7 +66,7 @@ def _unwrap_optional(annotation) -> tuple[type, bool]:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings from the flags given; the others come from RAG_* variables and the defaults."""
-    given = {}
+    given: dict[str, Any] = {}
     for name in Settings.model_fields:
         value = getattr(args, name, None)
         if value is not None:

@@ -16,8 +16,9 @@ import time
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-from rag.answer.cite import REFUSAL
+from rag.answer.cite import REFUSAL, Checked
 from rag.answer.generate import Generator, make_generator
 from rag.answer.library_cache import LibraryPlan, plan_library, probe_messages, state_file
 from rag.answer.prompts import CHAT_OVERHEAD_TOKENS, PROMPT_MARGIN_TOKENS, build_messages, fit_passages
@@ -78,6 +79,7 @@ class RAG:
     @property
     def store(self) -> ChromaStore:
         _ = self.retriever  # opens (or builds) the index on first use
+        assert self._store is not None
         return self._store
 
     @cached_property
@@ -156,7 +158,7 @@ class RAG:
             self.__dict__.pop("retriever", None)
             self.__dict__.pop("library", None)
 
-    def ask(self, question: str, history: list[dict] | None = None, **options) -> Answer:
+    def ask(self, question: str, history: list[dict] | None = None, **options: Any) -> Answer:
         """The checked answer to `question` (see `stream` for the options)."""
         for item in self.stream(question, history, **options):
             if isinstance(item, Answer):
@@ -179,7 +181,7 @@ class RAG:
             return
         plan = self.library
         library = self._library_messages(plan, question, history) if plan else None
-        if library is not None:
+        if plan is not None and library is not None:
             messages, prompt_tokens = library
             shown = plan.ranked(passages)
             self.hold_library(plan)
@@ -242,7 +244,7 @@ class RAG:
         return fit_passages(passages, messages_for, self.generator.count_tokens, budget)
 
 
-def _shown_with_cited(shown: list[Passage], all_passages: list[Passage], checked) -> list[Passage]:
+def _shown_with_cited(shown: list[Passage], all_passages: list[Passage], checked: Checked) -> list[Passage]:
     """The retrieved passages, best first, then any other passage a kept citation points at."""
     numbers = {p.n for p in shown}
     cited = [p for p in all_passages if p.n in {c.n for c in checked.citations} and p.n not in numbers]
@@ -267,7 +269,7 @@ def session(settings: Settings | None = None) -> RAG:
         return _sessions[key]
 
 
-def ask(question: str, history: list[dict] | None = None, settings: Settings | None = None, **options) -> Answer:
+def ask(question: str, history: list[dict] | None = None, settings: Settings | None = None, **options: Any) -> Answer:
     """Answer `question` from the indexed documents, with checked citations."""
     if settings is None:  # fail fast, before loading anything
         defaults = Settings()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
+from pydantic.json_schema import JsonDict
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +24,7 @@ _PACKAGED_PROMPTS = Path(__file__).resolve().parent / "templates"
 PROMPTS_DIR = _PACKAGED_PROMPTS if _PACKAGED_PROMPTS.is_dir() else PROJECT_ROOT / "prompts"
 # Marks a field that is read from its RAG_* variable or a keyword only, never from a
 # command-line flag: a secret in argv is visible to every user of the machine (`ps`).
-ENV_ONLY = {"env_only": True}
+ENV_ONLY: JsonDict = {"env_only": True}
 
 
 def _default_docs_dir() -> Path:

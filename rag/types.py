@@ -49,12 +49,12 @@ class Citation:
 
 @dataclass(frozen=True)
 class Timings:
-    """Where an answer's time went (ms from the question) and its token counts; None: did not happen
-    (no first token for a refusal without passages)."""
+    """Where an answer's time went (ms from the question) and its token counts; first_token_ms is
+    None when the model wrote nothing (a refusal without passages)."""
 
-    retrieve_ms: float | None = None
+    retrieve_ms: float = 0.0
     first_token_ms: float | None = None
-    total_ms: float | None = None
+    total_ms: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
 

@@ -17,13 +17,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.answer.prompts import CHAT_OVERHEAD_TOKENS, build_messages
 from rag.errors import PromptTemplateError
 from rag.settings import Settings
 from rag.types import Chunk, Passage
+
+if TYPE_CHECKING:
+    from rag.answer.generate import Generator
 
 LIBRARY_VERSION = "library-v1"
 QUESTION_ALLOWANCE_TOKENS = 1024  # question, conversation and the second-look prompts after the library
@@ -65,7 +70,7 @@ def library_passages(chunks: list[Chunk]) -> list[Passage]:
     return passages
 
 
-def library_size(passages: list[Passage], count_tokens, prompts_dir: Path) -> int:
+def library_size(passages: list[Passage], count_tokens: Callable[[str], int], prompts_dir: Path) -> int:
     """Tokens of the prompt holding the whole library (and an empty question)."""
     return sum(count_tokens(m["content"]) for m in build_messages(passages, "", [], prompts_dir)) + CHAT_OVERHEAD_TOKENS
 
@@ -75,7 +80,7 @@ def needed_context(library_tokens: int, max_tokens: int) -> int:
     return -(-need // CONTEXT_STEP) * CONTEXT_STEP
 
 
-def plan_library(chunks: list[Chunk], generator, settings: Settings) -> LibraryPlan | None:
+def plan_library(chunks: list[Chunk], generator: Generator, settings: Settings) -> LibraryPlan | None:
     """The library laid out for the cache, or None when retrieval must answer instead.
 
     auto: the library must fit `library_max_tokens` and the model's trained

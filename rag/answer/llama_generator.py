@@ -13,8 +13,12 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
 
 
 class LlamaGenerator:
@@ -33,8 +37,8 @@ class LlamaGenerator:
         self.seed = settings.seed
         self.n_threads = settings.n_threads
         self.prefix_cache = settings.prefix_cache
-        self._llm = None
-        self._vocab_llm = None
+        self._llm: Llama | None = None
+        self._vocab_llm: Llama | None = None
         self._prefix: tuple[Path, list[int]] | None = None  # (state file, its prefix tokens)
         self.lock = threading.Lock()  # one call at a time per model
         self._vocab_lock = threading.Lock()
@@ -68,7 +72,7 @@ class LlamaGenerator:
         with self.lock:
             self._load()
 
-    def llama(self):
+    def llama(self) -> Llama:
         """The loaded `llama_cpp.Llama` itself, for a caller that calls llama-cpp-python directly
         (`rag bench` times a plain call against the pipeline's). It is not behind `lock`."""
         with self.lock:
@@ -156,7 +160,7 @@ def _quiet_stderr():
         os.close(saved)
 
 
-def _next_token_logits(llm, tokens: list[int]):
+def _next_token_logits(llm: Llama, tokens: list[int]) -> Any:
     """The logits after reading `tokens`, reusing the part of them already in the model's cache."""
     import llama_cpp
     import numpy as np
@@ -167,7 +171,7 @@ def _next_token_logits(llm, tokens: list[int]):
     return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),)).copy()
 
 
-def _share(logits, yes: list[int], no: list[int]) -> float:
+def _share(logits: Any, yes: list[int], no: list[int]) -> float:
     """Softmax mass of the `yes` tokens within yes + no."""
     import numpy as np
 
@@ -193,15 +197,15 @@ class _PromptRecorded(Exception):
 class _PromptRecorder:
     """Stands in for the `Llama` a chat handler formats for: keeps the prompt tokens, generates nothing."""
 
-    def __init__(self, llm):
+    def __init__(self, llm: Llama):
         self.tokenize = llm.tokenize
         self.verbose = False
 
-    def create_completion(self, prompt, **_):
+    def create_completion(self, prompt: list[int], **_: Any) -> None:
         raise _PromptRecorded(list(prompt))
 
 
-def _chat_prompt_tokens(llm, messages: list[dict]) -> list[int]:
+def _chat_prompt_tokens(llm: Any, messages: list[dict]) -> list[int]:
     # The handler lookup of Llama.create_chat_completion (llama-cpp-python 0.3.x), run on a recorder:
     # the tokens are those the model would read, chat template and special tokens included.
     from llama_cpp import llama_chat_format
@@ -212,7 +216,8 @@ def _chat_prompt_tokens(llm, messages: list[dict]) -> list[int]:
         or llama_chat_format.get_chat_completion_handler(llm.chat_format)
     )
     try:
-        handler(llama=_PromptRecorder(llm), messages=messages, max_tokens=1)
+        # The recorder stands in for the Llama the handler expects: it answers the calls a handler makes.
+        handler(llama=_PromptRecorder(llm), messages=messages, max_tokens=1)  # type: ignore[arg-type]
     except _PromptRecorded as recorded:
         return recorded.tokens
     raise RuntimeError("the chat handler did not ask for a completion")

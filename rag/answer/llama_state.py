@@ -14,8 +14,12 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
 
 log = logging.getLogger("rag")
 
@@ -23,13 +27,13 @@ READ_BATCH = 256  # tokens per step while reading the library (the progress bar'
 KEEP_STATES = 2  # state files kept per folder: the current one and the one before
 
 
-def holds(llm, tokens: list[int]) -> bool:
+def holds(llm: Llama, tokens: list[int]) -> bool:
     """Does the model's cache start with exactly `tokens`?"""
     n = len(tokens)
     return llm.n_tokens >= n and llm.input_ids[:n].tolist() == tokens
 
 
-def hold(llm, tokens: list[int], path: Path, progress: bool = True) -> str:
+def hold(llm: Llama, tokens: list[int], path: Path, progress: bool = True) -> str:
     """Make the cache hold `tokens`; returns how: "held", "loaded" or "read"."""
     if holds(llm, tokens):
         return "held"
@@ -40,7 +44,7 @@ def hold(llm, tokens: list[int], path: Path, progress: bool = True) -> str:
     return "read"
 
 
-def read(llm, tokens: list[int], progress: bool) -> None:
+def read(llm: Llama, tokens: list[int], progress: bool) -> None:
     llm.reset()
     with tqdm(total=len(tokens), desc="Reading the library into the model", unit="tok", disable=not progress) as bar:
         for at in range(0, len(tokens), READ_BATCH):
@@ -65,7 +69,7 @@ def _tokens_sha(tokens: list[int]) -> str:
     return hashlib.sha256(json.dumps(tokens).encode()).hexdigest()
 
 
-def save(llm, tokens: list[int], path: Path) -> None:
+def save(llm: Llama, tokens: list[int], path: Path) -> None:
     """Write the cache of `tokens` (sequence 0) to `path`, then its record; both atomically."""
     import llama_cpp
 
@@ -87,7 +91,7 @@ def save(llm, tokens: list[int], path: Path) -> None:
     _remove_older(path)
 
 
-def restore(llm, tokens: list[int], path: Path) -> bool:
+def restore(llm: Llama, tokens: list[int], path: Path) -> bool:
     """Load `path` into the cache when its record, hash and tokens all match; False otherwise."""
     import llama_cpp
 

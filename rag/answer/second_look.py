@@ -16,13 +16,17 @@ answer's own prompt, so the model reads only the few tokens after them:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.answer.prompts import CHAT_OVERHEAD_TOKENS, PROMPT_MARGIN_TOKENS, build_messages, load_template, render
 from rag.types import Passage
 
+if TYPE_CHECKING:
+    from rag.answer.generate import Generator
+
 
 class SecondLook:
-    def __init__(self, generator, passages: list[Passage], prompts_dir: Path):
+    def __init__(self, generator: Generator, passages: list[Passage], prompts_dir: Path):
         self.generator = generator
         self.passages = passages  # exactly those of the answer's prompt: same prefix, cached
         self.prompts_dir = prompts_dir

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from rag.answer.cite import REFUSAL, Checked, SentenceCheck, assemble, check_sentences, is_refusal
 from rag.answer.decide import Decision, Model, Signals, calibrated_for, decide
@@ -26,6 +27,9 @@ from rag.answer.second_look import SecondLook
 from rag.ingest.text import content_words
 from rag.settings import Settings
 from rag.types import Passage
+
+if TYPE_CHECKING:
+    from rag.answer.generate import Generator
 
 CONFIRM_MIN = 0.5  # P(yes) a negated or causal sentence needs from the model
 
@@ -43,7 +47,7 @@ class Verdict:
 
 
 class Verifier:
-    def __init__(self, generator, settings: Settings, prompt_passages: list[Passage], question: str,
+    def __init__(self, generator: Generator, settings: Settings, prompt_passages: list[Passage], question: str,
                  history: list[dict], ranked: list[Passage], candidates: Callable[[str], list[Passage]]):
         self.generator = generator
         self.settings = settings
@@ -62,9 +66,10 @@ class Verifier:
         used = raw
         if checked.refused and self.ranked:
             retry = self._second_chance()
-            retried = self._checked(retry) if retry is not None else checked
-            if not retried.refused:
-                checked, used = retried, retry
+            if retry is not None:
+                retried = self._checked(retry)
+                if not retried.refused:
+                    checked, used = retried, retry
         if checked.refused:
             return Verdict(checked, used, Decision(False, None, _refusal_reason(used)))
         decision = self._decide(self._signals(checked))

@@ -9,7 +9,7 @@ from rag.markdown import table
 
 TARGETS = {"retrieval_ms_p50_at_100000": 50, "indexing_vs_plain": 0.80}
 # Per configuration: first token and whole answer p50 (ms), overhead over a plain llama-cpp-python call.
-ANSWER_TARGETS = {
+ANSWER_TARGETS: dict[str, dict[str, float]] = {
     "default": {"first_token_ms": 500, "total_ms": 2000},  # the cached library
     "fast": {"first_token_ms": 1500, "total_ms": 4000, "overhead": 0.10},
     "retrieval answers": {"overhead": 0.10},
@@ -35,7 +35,7 @@ def check_targets(r: dict) -> list[dict]:
     return rows
 
 
-def _target(what: str, value, bound, at_least: bool = False) -> dict:
+def _target(what: str, value: float | None, bound: float, at_least: bool = False) -> dict:
     met = value is not None and (value >= bound if at_least else value <= bound)
     return {"what": what, "value": value, "target": f"{'≥' if at_least else '≤'} {bound}", "met": met}
 
@@ -83,7 +83,7 @@ def render_markdown(r: dict) -> str:
 def _levers(r: dict) -> list[str]:
     a, rows = r.get("answers", {}), []
 
-    def ab(lever, on, off, key="first_token_ms"):
+    def ab(lever: str, on: str, off: str, key: str = "first_token_ms") -> None:
         if on in a and off in a:
             rows.append([lever, f"{a[on][key]['p50']} (prompt {a[on]['prompt_tokens']['p50']} tokens)",
                          f"{a[off][key]['p50']} (prompt {a[off]['prompt_tokens']['p50']} tokens)",

@@ -25,14 +25,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rag.bench.report import check_targets, render_markdown
 from rag.bench.scale import bench_indexing, bench_retrieval
 from rag.eval.metrics import percentile, stats
 from rag.eval.run import QA_PATH, load_qa
 from rag.settings import FAST_MODE, PROJECT_ROOT, Settings, settings_env
+
+if TYPE_CHECKING:
+    from rag.answer.generate import Generator
+    from rag.index.store import ChromaStore
+    from rag.models.embed import Embedder
 
 BENCH_DIR = PROJECT_ROOT / "bench"
 SECTIONS = ("answers", "retrieval", "indexing", "cold_start")
@@ -71,10 +77,11 @@ class RecordingGenerator:
     """Passes calls through to a generator and keeps the messages of its first answer call
     (the one a plain llama-cpp-python call is compared with; second looks come after it)."""
 
-    def __init__(self, inner):
-        self.inner, self.first_messages = inner, None
+    def __init__(self, inner: Generator):
+        self.inner = inner
+        self.first_messages: list[dict] | None = None
 
-    def __getattr__(self, name):  # n_ctx, count_tokens, hold_prefix, yes_probability, ...
+    def __getattr__(self, name: str) -> Any:  # n_ctx, count_tokens, hold_prefix, yes_probability, ...
         return getattr(self.inner, name)
 
     def warm_up(self) -> None:
@@ -83,13 +90,18 @@ class RecordingGenerator:
     def start_question(self) -> None:
         self.first_messages = None
 
-    def stream(self, messages, max_tokens):
+    def answer_messages(self) -> list[dict]:
+        """The messages of this question's answer call (asked after the answer)."""
+        assert self.first_messages is not None, "no answer call yet"
+        return self.first_messages
+
+    def stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
         if self.first_messages is None:
             self.first_messages = messages
         return self.inner.stream(messages, max_tokens)
 
 
-def plain_llama(settings: Settings):
+def plain_llama(settings: Settings) -> Any:
     """A second, plain `Llama`, built by the same code as the pipeline's (same arguments)."""
     from rag.answer.generate import LlamaGenerator
     from rag.models.catalogue import resolve_llm
@@ -97,7 +109,7 @@ def plain_llama(settings: Settings):
     return LlamaGenerator(resolve_llm(settings.model, settings.model_cache_dir), settings).llama()
 
 
-def time_plain_call(llm, messages: list[dict], settings: Settings) -> dict:
+def time_plain_call(llm: Any, messages: list[dict], settings: Settings) -> dict:
     """First-token and total milliseconds of one streamed chat completion, nothing around it."""
     if not settings.prefix_cache:
         llm.reset()
@@ -117,18 +129,19 @@ class Contender:
     """One configuration under test, with its own session and model (so its prompt cache
     holds only its own prompts) and, when compared, its own plain `Llama`."""
 
-    def __init__(self, settings: Settings, with_plain: bool, embedder, store):
+    def __init__(self, settings: Settings, with_plain: bool, embedder: Embedder, store: ChromaStore):
         from rag.answer.generate import make_generator
         from rag.pipeline import RAG
 
-        self.settings, self.rows = settings, []
+        self.settings = settings
+        self.rows: list[dict] = []
         self.generator = RecordingGenerator(make_generator(settings))
         self.rag = RAG(settings, embedder=embedder, store=store, generator=self.generator, progress=False).warm_up()
         self.plain = plain_llama(settings) if with_plain else None
         self.generator.start_question()
         self.rag.ask(WARM_UP_QUESTION)  # one-off costs (BM25 index, first allocations): not timed
         if self.plain:
-            time_plain_call(self.plain, self.generator.first_messages, self.settings)
+            time_plain_call(self.plain, self.generator.answer_messages(), self.settings)
 
     def measure(self, question: str) -> None:
         self.generator.start_question()
@@ -137,13 +150,13 @@ class Contender:
                                                     "completion_tokens")}
         row["refused"] = answer.refused
         if self.plain:  # the identical prompt, right after ours: both models see the same sequence
-            call = time_plain_call(self.plain, self.generator.first_messages, self.settings)
+            call = time_plain_call(self.plain, self.generator.answer_messages(), self.settings)
             row.update(plain_first_token_ms=call["first_token_ms"], plain_total_ms=call["total_ms"],
                        same_text=call["text"] == answer.raw_text)
         self.rows.append(row)
 
 
-def bench_answers(configs: dict[str, tuple[Settings, bool]], questions: list[str], embedder, store,
+def bench_answers(configs: dict[str, tuple[Settings, bool]], questions: list[str], embedder: Embedder, store: ChromaStore,
                   log: Callable[[str], None] = print) -> dict:
     """Each question goes to every configuration in turn (in a rotating order), so that
     a change in the machine's load falls on all of them alike, not on one."""
@@ -170,7 +183,8 @@ def summarize_answers(settings: Settings, rows: list[dict]) -> dict:
         summary["plain_first_token_ms"] = stats([r["plain_first_token_ms"] for r in rows])
         summary["plain_total_ms"] = stats([r["plain_total_ms"] for r in rows])
         # Per question, our whole answer over the plain call's; the median is robust to a slow outlier.
-        summary["overhead"] = round(percentile([r["total_ms"] / r["plain_total_ms"] for r in rows], 50) - 1, 3)
+        ratio = percentile([r["total_ms"] / r["plain_total_ms"] for r in rows], 50)
+        summary["overhead"] = None if ratio is None else round(ratio - 1, 3)
         summary["same_text"] = sum(r["same_text"] for r in rows)
     return summary
 
@@ -215,7 +229,7 @@ def machine() -> dict:
             "load_average": [round(x, 2) for x in os.getloadavg()], "date": time.strftime("%Y-%m-%d %H:%M")}
 
 
-def run_bench(base: Settings, sections=SECTIONS, questions: int = 20, scales=(10_000, 100_000),
+def run_bench(base: Settings, sections: Iterable[str] = SECTIONS, questions: int = 20, scales: Iterable[int] = (10_000, 100_000),
               index_chunks: int = 1000, fast_model: str | None = None, out: Path = BENCH_DIR,
               log: Callable[[str], None] = print) -> dict:
     """Run the chosen sections, merge them into out/results.json, write out/results.md."""

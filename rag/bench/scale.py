@@ -8,12 +8,18 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.eval.metrics import stats
 from rag.settings import Settings
 
+if TYPE_CHECKING:
+    from rag.index.store import ChromaStore
+    from rag.models.embed import Embedder, SentenceTransformerEmbedder
+    from rag.retrieval.retrieve import Retriever
 
-def time_retrieval(retriever, questions: list[str], k: int) -> dict:
+
+def time_retrieval(retriever: Retriever, questions: list[str], k: int) -> dict:
     """Milliseconds per question for each step of a hybrid search, and for the whole search."""
     from rag.retrieval.retrieve import CANDIDATES_PER_PASSAGE
 
@@ -37,7 +43,7 @@ def time_retrieval(retriever, questions: list[str], k: int) -> dict:
     return result
 
 
-def synthetic_store(size: int, folder: Path, vocabulary: list[str], dimension: int, settings: Settings):
+def synthetic_store(size: int, folder: Path, vocabulary: list[str], dimension: int, settings: Settings) -> ChromaStore:
     """A Chroma collection of `size` chunks: random unit vectors (an ANN index does the same work for
     them as for real ones) and 80-word texts drawn from the seeds' words (for BM25)."""
     import numpy as np
@@ -57,7 +63,7 @@ def synthetic_store(size: int, folder: Path, vocabulary: list[str], dimension: i
     return ChromaStore(collection)
 
 
-def bench_retrieval(settings: Settings, questions: list[str], embedder, seed_store, scales: list[int], work: Path) -> dict:
+def bench_retrieval(settings: Settings, questions: list[str], embedder: Embedder, seed_store: ChromaStore, scales: list[int], work: Path) -> dict:
     from rag.ingest.text import words
     from rag.retrieval.retrieve import Retriever
 
@@ -91,7 +97,7 @@ def copies_of_seeds(folder: Path, min_chunks: int, settings: Settings) -> list:
     return chunk_documents(load_documents(folder), settings.chunk_size, settings.chunk_overlap)
 
 
-def bench_indexing(settings: Settings, embedder, min_chunks: int, work: Path) -> dict:
+def bench_indexing(settings: Settings, embedder: SentenceTransformerEmbedder, min_chunks: int, work: Path) -> dict:
     from rag.index.build import build_index
 
     docs = work / "index-docs"

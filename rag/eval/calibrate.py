@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 from rag.answer.decide import FEATURES, Signals
 
@@ -40,13 +41,13 @@ def _matrix(signals: list[dict], features: tuple[str, ...]) -> list[list[float]]
     return [Signals(**s).vector(features) for s in signals]
 
 
-def _fit(x, labels):
+def _fit(x: list[list[float]], labels: list[int]) -> Any:
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=REGULARIZATION).fit(x, labels)
 
 
-def held_out_probabilities(x, labels) -> list[float]:
+def held_out_probabilities(x: list[list[float]], labels: list[int]) -> list[float]:
     """Each row's probability from models fitted without it (K folds, averaged over shuffles)."""
     from sklearn.model_selection import StratifiedKFold
 

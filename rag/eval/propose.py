@@ -67,13 +67,14 @@ def propose(chunks: list[Chunk], generator: Generator, count: int, progress: boo
     step = max(1, len(chunks) // max(1, count))
     picked = chunks[::step][:count]
     template = load_template("generate_qa")
-    candidates, reasons = [], {}
+    candidates: list[dict] = []
+    reasons: dict[str, int] = {}
     for number, chunk in enumerate(tqdm(picked, desc="Proposing", unit="passage", disable=not progress), start=1):
         reply = "".join(generator.stream([{"role": "user", "content": render(template, passage=chunk.text)}], 96))
         proposal = parse_proposal(reply)
         ok, reason = admit(proposal, chunk)
         reasons[reason] = reasons.get(reason, 0) + 1
-        if ok:
+        if ok and proposal is not None:  # admitted: parsed
             start, end = evidence_sentence(chunk, proposal.answer)
             candidates.append({
                 "id": f"gen{number:03d}", "question": proposal.question, "answer": proposal.answer, "accept": [],

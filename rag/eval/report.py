@@ -17,11 +17,11 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def _fmt(value, pattern: str) -> str:
+def _fmt(value: float | None, pattern: str) -> str:
     return "–" if value is None else pattern.format(value)
 
 
-def table(rows: list[tuple[str, dict]], columns=SUMMARY_COLUMNS) -> str:
+def table(rows: list[tuple[str, dict]], columns: list[tuple[str, str, str]] = SUMMARY_COLUMNS) -> str:
     return markdown_table(["", *(label for _, label, _ in columns)],
                           [[name, *(_fmt(s.get(key), p) for key, _, p in columns)] for name, s in rows])
 

@@ -149,7 +149,7 @@ def summarize(rows: list[dict]) -> dict:
     kept = sum(r["citations"] for r in answerable)
     gold = sum(r["gold_spans"] for r in answerable)
     generation = [r for r in rows if r["completion_tokens"] and r["first_token_ms"] is not None]
-    summary = {"items": len(rows), "answerable": len(answerable)}
+    summary: dict[str, float | None] = {"items": len(rows), "answerable": len(answerable)}
     for key in ("hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10", "exact_match", "f1", "accept"):
         summary[key] = m.mean([r[key] for r in answerable])
     summary.update({

@@ -137,7 +137,7 @@ def build_index(
         ) from exc
 
 
-def _build_locked(settings, embedder, docs_dir: Path, index_dir: Path, progress: bool) -> IndexInfo:
+def _build_locked(settings: Settings, embedder: Embedder, docs_dir: Path, index_dir: Path, progress: bool) -> IndexInfo:
     documents = load_library(docs_dir, index_dir)
     chunks = chunk_documents(documents, settings.chunk_size, settings.chunk_overlap)
     known = _previous_vectors(settings, [c.id for c in chunks])

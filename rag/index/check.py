@@ -29,6 +29,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 from rag.errors import IndexBusyError, IndexDamagedError, RagError
 
@@ -63,7 +64,7 @@ def private_copy(index_dir: Path) -> tuple[Path, Path]:
     raise IndexBusyError(f"the index in {index_dir} was rebuilt {COPY_ATTEMPTS} times while being opened; try again")
 
 
-def close_copy(client, copy: Path) -> None:
+def close_copy(client: Any, copy: Path) -> None:
     """Stop Chroma's system for `copy` (Chroma caches one per path), then remove the copy."""
     try:
         if client is not None:
@@ -104,7 +105,7 @@ def remember_good_read(path: Path) -> None:
     (Path(path) / STAMP).write_text(json.dumps(segment_stamp(path)))
 
 
-def read_check(collection) -> None:
+def read_check(collection: Any) -> None:
     """Count the chunks and run one query: the first query loads the HNSW files."""
     dimension = int((collection.metadata or {}).get("dimension") or 0)
     if collection.count() and dimension:

@@ -21,6 +21,7 @@ def current_path(index_dir: Path) -> Path:
 
 
 def server_builds(settings: Settings) -> ServerBuilds:
+    assert settings.chroma_url, "only with a Chroma server (settings.chroma_url)"
     return ServerBuilds(settings.chroma_url, settings.chroma_collection, settings.chroma_token)
 
 

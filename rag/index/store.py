@@ -9,12 +9,16 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from rag.errors import IndexDamagedError, IndexMismatchError, IndexNotFoundError, RagError
 from rag.types import Chunk
+
+T = TypeVar("T")
 
 log = logging.getLogger("rag")
 
@@ -26,7 +30,7 @@ GET_PAGE = 5000  # chunks fetched per request when listing a collection (for BM2
 IDS_PAGE = 5000
 
 
-def chroma_client(path: Path):
+def chroma_client(path: Path) -> Any:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -35,7 +39,7 @@ def chroma_client(path: Path):
     )
 
 
-def chroma_server(url: str, token: str = ""):
+def chroma_server(url: str, token: str = "") -> Any:
     """A client of the Chroma server at `url`, sending `token` as a bearer token when set (for the
     authenticating proxy in front of a server on a network); IndexNotFoundError when nothing
     answers there or the token is refused."""
@@ -93,7 +97,7 @@ class ServerBuilds:
         except NotFoundError:
             return None
 
-    def open(self, name: str):
+    def open(self, name: str) -> Any:
         return self.client.get_collection(name, embedding_function=None)
 
     def switch(self, name: str) -> None:
@@ -142,7 +146,8 @@ class ChromaStore:
     Any other failure of Chroma (a server gone, a damaged folder) is an IndexDamagedError.
     """
 
-    def __init__(self, collection, path: Path | None = None, reopen=None, where: str = ""):
+    def __init__(self, collection: Any, path: Path | None = None, reopen: Callable[[], Any] | None = None,
+                 where: str = ""):
         self.collection = collection
         self.path = path
         self.reopen = reopen
@@ -150,7 +155,7 @@ class ChromaStore:
         self.where = where or (f"the index in {path}" if path else "the index")
         self.info = IndexInfo.from_metadata(collection.metadata or {})
 
-    def _call(self, read):
+    def _call(self, read: Callable[[Any], T]) -> T:
         """`read(collection)`, following a switch to a new build once; Chroma's errors as RagErrors."""
         from chromadb.errors import NotFoundError
 
@@ -184,7 +189,7 @@ class ChromaStore:
                 f"the index holds {self.info.dimension}-dimensional vectors but the embedding model "
                 f"gives {len(vector)}: rebuild it with `rag index {self.info.docs_dir}`"
             )
-        def nearest(collection):
+        def nearest(collection: Any) -> Any:
             n = min(k, collection.count())
             if n == 0:
                 return {"ids": [[]], "documents": [[]], "metadatas": [[]], "distances": [[]]}
@@ -199,7 +204,7 @@ class ChromaStore:
     def chunks(self) -> list[Chunk]:
         """Every chunk, in a stable order (for BM25 and listings); fetched in pages, since a
         server may cap the rows of one answer."""
-        def every(collection) -> list[Chunk]:
+        def every(collection: Any) -> list[Chunk]:
             chunks: list[Chunk] = []
             while True:
                 page = collection.get(include=["documents", "metadatas"], limit=GET_PAGE, offset=len(chunks))
@@ -211,7 +216,7 @@ class ChromaStore:
 
     def vectors(self, ids: list[str]) -> dict[str, list[float]]:
         """The stored vectors of those `ids` that are in the collection, fetched IDS_PAGE at a time."""
-        def fetch(collection) -> dict[str, list[float]]:
+        def fetch(collection: Any) -> dict[str, list[float]]:
             found: dict[str, list[float]] = {}
             for start in range(0, len(ids), IDS_PAGE):
                 page = collection.get(ids=ids[start : start + IDS_PAGE], include=["embeddings"])
@@ -229,13 +234,13 @@ def build_id() -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
-def create_collection(client, name: str, info: IndexInfo):
+def create_collection(client: Any, name: str, info: IndexInfo) -> Any:
     return client.create_collection(
         name, metadata=info.__dict__, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
     )
 
 
-def fill(collection, chunks: list[Chunk], vectors: list) -> None:
+def fill(collection: Any, chunks: list[Chunk], vectors: list) -> None:
     for start in range(0, len(chunks), ADD_BATCH):
         batch = chunks[start : start + ADD_BATCH]
         collection.add(

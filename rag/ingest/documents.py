@@ -71,6 +71,7 @@ def _read_record(path: Path) -> Extracted | UnreadableError | None:
 
 
 def _write_record(path: Path, found: Extracted | UnreadableError) -> None:
+    record: dict[str, object]
     if isinstance(found, UnreadableError):
         record = {"version": EXTRACT_VERSION, "error": str(found)}
     else:

@@ -29,6 +29,7 @@ import re
 import warnings
 import zipfile
 from dataclasses import dataclass
+from typing import Any
 
 from rag.errors import UnreadableError
 
@@ -136,7 +137,8 @@ def _pdf(data: bytes, name: str) -> Extracted:
             f"no text layer in its {len(texts)} page{'s' if len(texts) != 1 else ''} (a scan?): "
             "run OCR on it and add the result"
         )
-    text, starts = "", []
+    text = ""
+    starts: list[int] = []
     for page_text in texts:
         if starts:
             text += PAGE_BREAK
@@ -145,7 +147,7 @@ def _pdf(data: bytes, name: str) -> Extracted:
     return Extracted(text, tuple(starts))
 
 
-def _page_text(page, where: str) -> str:
+def _page_text(page: Any, where: str) -> str:
     try:
         return _clean(page.extract_text())
     except Exception as exc:  # one damaged page: index the others
@@ -179,7 +181,7 @@ def _docx(data: bytes) -> Extracted:
     return Extracted("\n\n".join(block for block in blocks if block))
 
 
-def _table_row(row) -> str:
+def _table_row(row: Any) -> str:
     """'| Year | Tonnes |': a Markdown table row, which the sentence splitter keeps as one unit.
     A merged cell is listed once (python-docx repeats it for every column it spans)."""
     cells = [" ".join(_clean(cell.text).split()) for cell in row.cells]

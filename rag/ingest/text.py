@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
@@ -43,7 +44,7 @@ def words(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def stemmer():
+def stemmer() -> Any:
     import Stemmer  # PyStemmer: the Snowball English stemmer
 
     return Stemmer.Stemmer("english")

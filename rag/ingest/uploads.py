@@ -21,6 +21,7 @@ from rag.ingest.documents import SUFFIXES, UPLOADS, load_library, read_document,
 from rag.ingest.extract import format_of
 from rag.models.embed import Embedder
 from rag.settings import Settings
+from rag.types import Chunk
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_UPLOAD_FILES = 20  # files added at once (the page's server refuses more in one post, rag.ui.web_guard)
@@ -108,7 +109,7 @@ def add_files(
     return report
 
 
-def document_counts(chunks) -> list[tuple[str, int]]:
+def document_counts(chunks: list[Chunk]) -> list[tuple[str, int]]:
     """(source, chunk count) for each indexed document, by name."""
     counts: dict[str, int] = {}
     for chunk in chunks:

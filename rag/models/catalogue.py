@@ -93,7 +93,7 @@ def package_files(package: str, file_regex: str) -> list[Path]:
     except metadata.PackageNotFoundError as exc:
         raise ModelNotFoundError(f"package {package!r} is not installed") from exc
     pattern = re.compile(file_regex)
-    found = [Path(dist.locate_file(f)) for f in dist.files or [] if pattern.search(str(f))]
+    found = [Path(str(dist.locate_file(f))) for f in dist.files or [] if pattern.search(str(f))]
     return sorted(found, key=lambda p: _natural_key(p.name))
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rag.models.catalogue import resolve_embedding
 from rag.offline import keep_libraries_offline
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 
 class Embedder(Protocol):
@@ -24,10 +27,10 @@ class SentenceTransformerEmbedder:
     def __init__(self, model: str):
         self.name = model
         self._path = resolve_embedding(model)  # fails early if the package is missing
-        self._model = None
+        self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
 
-    def sentence_transformer(self):
+    def sentence_transformer(self) -> SentenceTransformer:
         """The loaded `SentenceTransformer` itself (loads it on first use), for a caller that
         calls sentence-transformers directly (`rag bench` times plain encoding against ours)."""
         return self._load()

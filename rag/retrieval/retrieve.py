@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from rag.index.store import ChromaStore
 from rag.ingest.text import normalize, stemmer
@@ -51,7 +52,7 @@ class BM25Index:
             self._bm25.index(self._tokenize([c.text for c in chunks]), show_progress=False)
 
     @staticmethod
-    def _tokenize(texts: list[str]):
+    def _tokenize(texts: list[str]) -> Any:
         import bm25s
 
         # Same normalization and stemming as the citation check: "Huthis'" and "Huthi" match.

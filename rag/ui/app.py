@@ -15,7 +15,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from rag.offline import keep_libraries_offline
 
@@ -102,7 +104,7 @@ class ChatService:
 ERROR_MARK = "⚠"
 
 
-def api_ask(service: ChatService):
+def api_ask(service: ChatService) -> Callable[[str, list[dict] | None], dict]:
     """The `/ask` endpoint: a question (and earlier turns) in, the checked answer as JSON out."""
 
     def ask(question: str, history: list[dict] | None = None) -> dict:
@@ -114,10 +116,11 @@ def api_ask(service: ChatService):
     return ask
 
 
-def build_app(rag: RAG, max_queued: int = MAX_QUEUED):
+def build_app(rag: RAG, max_queued: int = MAX_QUEUED) -> gr.Blocks:
     service = ChatService(rag)
 
-    def respond(question, chat, turns, log, model, top_k, mode):
+    def respond(question: str, chat: list | None, turns: list | None, log: list | None, model: str | None,
+                top_k: float, mode: str) -> Iterator[tuple]:
         """Stream one answer into the chat; on the end, add its sources block."""
         chat, turns, log = list(chat or []), list(turns or []), list(log or [])
         chat += [{"role": "user", "content": inline(question or "")}, {"role": "assistant", "content": "…"}]
@@ -140,7 +143,7 @@ def build_app(rag: RAG, max_queued: int = MAX_QUEUED):
             chat[-1] = {"role": "assistant", "content": f"<span class='error'>{ERROR_MARK} {inline(str(error))}</span>"}
             yield chat, "", turns, log, _panel(log)
 
-    def add(files, progress=gr.Progress(track_tqdm=True)):
+    def add(files: list[str] | None, progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple:
         if not files:
             return f"Choose {FORMATS_LABEL} files first.", documents_table(service.documents()), None
         try:
@@ -190,7 +193,7 @@ def build_app(rag: RAG, max_queued: int = MAX_QUEUED):
 
         chatbot.example_select(pick_example, None, question, api_name=False,
                                queue=False).then(**chat_event)
-        forget = dict(fn=lambda: ([], [], [], NO_SOURCES, ""), inputs=None,
+        forget: dict[str, Any] = dict(fn=lambda: ([], [], [], NO_SOURCES, ""), inputs=None,
                       outputs=[chatbot, turns, log, sources, question], api_name=False, queue=False)
         new_chat.click(**forget)
         chatbot.clear(**forget)

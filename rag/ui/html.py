@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 
 from rag.types import Answer, Citation, Passage
 
@@ -78,7 +79,8 @@ def verification_summary(answer: Answer) -> str:
     return text
 
 
-def sources_html(answer: Answer, turn: int, question: str, article_text=None) -> str:
+def sources_html(answer: Answer, turn: int, question: str,
+                 article_text: Callable[[str], str | None] | None = None) -> str:
     """The sources block of one answer: only cited passages, checked quotes highlighted.
 
     `article_text(source)` returns the document's text (or None), to show the passage

@@ -24,6 +24,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.datastructures import Headers
 from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -40,7 +41,7 @@ class _FileCounter:
     def __init__(self, boundary: bytes):
         self.files = 0
         self._headers = b""
-        self._parser = MultipartParser(boundary, {
+        self._parser: MultipartParser | None = MultipartParser(boundary, {
             "on_part_begin": self._begin, "on_header_value": self._value, "on_headers_finished": self._finished,
         })
 
@@ -63,7 +64,7 @@ class _FileCounter:
 
 
 class RequestGuard:
-    def __init__(self, app, max_file_bytes: int, max_files: int, loopback: bool = True):
+    def __init__(self, app: ASGIApp, max_file_bytes: int, max_files: int, loopback: bool = True):
         self.app = app
         self.max_files = max_files
         self.max_body = max_files * (max_file_bytes + PART_OVERHEAD)
@@ -74,7 +75,7 @@ class RequestGuard:
         self.too_many = f"Too many files: at most {max_files} files can be added at once"
         self.loopback = loopback
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = Headers(scope=scope)
@@ -100,7 +101,7 @@ class RequestGuard:
                 return "refused: a request from another web page"
         return None
 
-    def _counting(self, receive, boundary: bytes):
+    def _counting(self, receive: Receive, boundary: bytes) -> Receive:
         """`receive`, stopping the body (as Gradio's parser stops an oversized file) once it is
         too large or holds too many files; the parser then removes what it wrote."""
         counter, received = _FileCounter(boundary), 0
