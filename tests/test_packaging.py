@@ -56,3 +56,26 @@ def test_an_installed_copy_loads_its_templates_from_the_package(wheel, tmp_path)
     assert Path(found["package"]).is_relative_to(site)
     assert Path(found["prompts_dir"]) == site / "rag" / "templates"
     assert found["messages"] >= 2
+
+
+def test_an_installed_copy_runs_the_command_and_reads_its_decision_from_another_directory(wheel, tmp_path):
+    """The `rag` command of an unpacked wheel, run where no checkout is: its one-line errors, its
+    model catalogue, and the refusal decision read from the package (answering needs the real
+    models: the `models` tests answer through `python -m rag.cli ask`)."""
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    env = {"PYTHONPATH": str(site), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, *args], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                              env=env)
+
+    empty = run("-m", "rag.cli", "ask", "   ")
+    assert empty.returncode == 1 and empty.stderr.strip().count("\n") == 0 and "question is empty" in empty.stderr
+    models = run("-m", "rag.cli", "models", "--json")
+    assert models.returncode == 0, models.stderr
+    assert {row["role"] for row in json.loads(models.stdout)} >= {"llm", "embedding"}
+    decision = run("-c", "import rag.answer.decide as d, json; print(json.dumps([d.__file__, d.shipped_model().llm]))")
+    assert decision.returncode == 0, decision.stderr
+    where, llm = json.loads(decision.stdout)
+    assert Path(where).is_relative_to(site) and llm
