@@ -28,6 +28,7 @@ def test_the_wheel_carries_every_prompt_template_and_the_decision(wheel):
     templates = sorted(p.name for p in (ROOT / "prompts").glob("*.txt"))
     assert templates and all(f"rag/templates/{name}" in names for name in templates)
     assert "rag/answer/decision.json" in names
+    assert {"rag/ui/static/chat.css", "rag/ui/static/chat.js"} <= names
 
 
 def test_the_wheel_carries_every_module_of_every_subpackage(wheel):

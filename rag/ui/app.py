@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from rag.ingest.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES, add_files, do
 from rag.models.catalogue import CATALOGUE, is_installed
 from rag.pipeline import RAG
 from rag.settings import Settings
-from rag.ui.html import CSS, answer_html, documents_table, inline, sources_html, streaming_html
+from rag.ui.html import answer_html, documents_table, inline, sources_html, streaming_html
 from rag.ui.web_guard import LOOPBACK_NAMES, RequestGuard
 
 LLM_QUEUE = "llm"  # every event that calls the model shares this queue: one call at a time
@@ -42,21 +43,6 @@ EXAMPLES = [
 ]
 FORMATS_LABEL = ", ".join(SUFFIXES)  # ".txt, .md, .pdf, .docx, .html, .htm"
 NO_SOURCES = "<p class='hint'>Click a [n] in an answer to see the passage it rests on.</p>"
-
-# Clicking a chip scrolls its source into view and marks it, whatever the chat does with links.
-HEAD = """<script>
-document.addEventListener("click", (event) => {
-  const chip = event.target.closest && event.target.closest("a.cite");
-  if (!chip) return;
-  event.preventDefault();
-  event.stopPropagation();
-  const target = document.getElementById(chip.getAttribute("href").slice(1));
-  if (!target) return;
-  document.querySelectorAll(".source.active").forEach((el) => el.classList.remove("active"));
-  target.classList.add("active");
-  target.scrollIntoView({behavior: "smooth", block: "center"});
-}, true);
-</script>"""
 
 
 class ChatService:
@@ -208,6 +194,12 @@ def _panel(log: list[str]) -> str:
     return "".join(reversed(log)) or NO_SOURCES
 
 
+def static_text(name: str) -> str:
+    """A file of the page's own: rag/ui/static/chat.css (its styles), chat.js (a click on a [n] chip
+    scrolls its source into view and marks it, whatever the chat does with links)."""
+    return resources.files("rag.ui").joinpath("static", name).read_text(encoding="utf-8")
+
+
 def launch_options(settings: Settings, host: str = "127.0.0.1") -> dict:
     """What every launch of the page on `host` needs: no share link, our CSS and script,
     Gradio's file routes kept away from the index and model folders, uploads capped where
@@ -220,8 +212,8 @@ def launch_options(settings: Settings, host: str = "127.0.0.1") -> dict:
     return dict(
         share=False,
         inbrowser=False,
-        css=CSS,
-        head=HEAD,
+        css=static_text("chat.css"),
+        head=f"<script>\n{static_text('chat.js')}</script>",
         allowed_paths=[],
         blocked_paths=[str(settings.index_dir), str(settings.model_cache_dir)],
         max_file_size=MAX_UPLOAD_BYTES,

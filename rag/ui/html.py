@@ -154,17 +154,3 @@ def documents_table(counts: list[tuple[str, int]]) -> str:
         f"<table class='documents'><tr><th>Document</th><th>Chunks</th></tr>{rows}"
         f"<tr><td><b>{len(counts)} documents</b></td><td><b>{total}</b></td></tr></table>"
     )
-
-
-CSS = """
-.cite { display:inline-block; padding:0 .35em; margin:0 .1em; border-radius:.6em; background:#dbeafe;
-        color:#1e40af !important; text-decoration:none !important; font-size:.85em; font-weight:600; }
-.grounding, .searched { color:#4b5563; }
-.refusal { color:#92400e; font-weight:600; }
-.source { border:1px solid #e5e7eb; border-radius:.5em; padding:.6em; margin:.5em 0; scroll-margin-top:1em; }
-.source:target, .source.active { border-color:#2563eb; box-shadow:0 0 0 3px #bfdbfe; }
-.source .article { white-space:pre-wrap; }
-.source .context { color:#9ca3af; }
-.source mark { background:#fde68a; padding:0 .1em; }
-.documents td, .documents th { padding:.15em .8em .15em 0; text-align:left; }
-"""
