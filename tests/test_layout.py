@@ -37,7 +37,7 @@ def is_front_end(name: str) -> bool:
     return any(name == f or name.startswith(f + ".") for f in FRONT_ENDS)
 
 
-def test_the_import_reader_sees_relative_and_absolute_imports(tmp_path):
+def test_the_import_reader_sees_relative_and_absolute_imports():
     assert "rag.ui.app" in imported(RAG / "cli.py") or "rag.ui" in imported(RAG / "cli.py")
     assert "rag.pipeline" in imported(RAG / "ui" / "app.py")
 
