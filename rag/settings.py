@@ -127,6 +127,11 @@ class Settings(BaseSettings):
         description="Reuse the model's cache for the prompt prefix shared with the previous call "
         "(the fixed system prompt); off re-reads the whole prompt every time.",
     )
+    prompt_lookup: bool = Field(
+        default=True,
+        description="At temperature 0, guess the next tokens from where the last ones occur in the prompt "
+        "and check the guess in one pass (same text, fewer passes); llama-cpp backend only.",
+    )
     embed_batch_size: int = Field(default=64, ge=1, description="Chunks embedded per batch when indexing.")
     # Backends: the embedded defaults, or servers chosen here with no change to the pipeline.
     llm_backend: Literal["llama-cpp", "openai"] = Field(

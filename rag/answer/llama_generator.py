@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag.answer.lookup import greedy_text
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ class LlamaGenerator:
         self.seed = settings.seed
         self.n_threads = settings.n_threads
         self.prefix_cache = settings.prefix_cache
+        self.prompt_lookup = settings.prompt_lookup and settings.temperature == 0  # it decodes greedily
         self._llm: Llama | None = None
         self._vocab_llm: Llama | None = None
         self._prefix: tuple[Path, list[int]] | None = None  # (state file, its prefix tokens)
@@ -128,12 +130,16 @@ class LlamaGenerator:
         return first_tokens(["Yes", "yes", " Yes", " yes", "YES"]), first_tokens(["No", "no", " No", " no", "NO"])
 
     def stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+        prompt = self.prompt_tokens(messages) if self.prompt_lookup else None
         with self.lock:
             llm = self._load()
             if not self.prefix_cache:
                 # llama-cpp-python keeps the tokens of the last call and re-reads only what
                 # differs; a reset forgets them, so the whole prompt is read again.
                 llm.reset()
+            if prompt is not None:
+                yield from greedy_text(llm, prompt, max_tokens)
+                return
             chunks = llm.create_chat_completion(
                 messages=messages,
                 max_tokens=max_tokens,
