@@ -75,7 +75,8 @@ def test_lookup_with_guesses_copies_a_passage_as_greedy_decoding_does_and_leaves
 
 
 def generators(settings, model_cache):
-    small = settings.model_copy(update={"model": "smollm2-135m", "model_cache_dir": model_cache, "temperature": 0.0})
+    small = settings.model_copy(update={"model": "smollm2-135m", "model_cache_dir": model_cache, "temperature": 0.0,
+                                        "prompt_lookup": True})
     path = resolve_llm(small.model, model_cache)
     plain = LlamaGenerator(path, small.model_copy(update={"prompt_lookup": False}))
     looked = LlamaGenerator(path, small)
@@ -85,5 +86,6 @@ def generators(settings, model_cache):
 
 @pytest.mark.models
 def test_lookup_is_off_when_sampling(settings, model_cache):
-    warm = settings.model_copy(update={"model": "smollm2-135m", "model_cache_dir": model_cache, "temperature": 0.7})
+    warm = settings.model_copy(update={"model": "smollm2-135m", "model_cache_dir": model_cache, "temperature": 0.7,
+                                       "prompt_lookup": True})
     assert not LlamaGenerator(resolve_llm(warm.model, model_cache), warm).prompt_lookup

@@ -93,8 +93,8 @@ def _levers(r: dict) -> list[str]:
     ab("cached library, default model: whole answer p50", "default", "retrieval answers", key="total_ms")
     ab("second look (checks, second chance, decision): whole answer p50", "default", "default, second look off",
        key="total_ms")
-    ab("prompt lookup (guesses from the prompt, checked in one pass): whole answer p50", "default",
-       "default, prompt lookup off", key="total_ms")
+    ab("prompt lookup (guesses from the prompt, checked in one pass): whole answer p50", "default + prompt lookup",
+       "default", key="total_ms")
     ab("passage budget, fast model: first token p50", "fast", "fast, passage budget off")
     ab("passage budget, default model: first token p50", "retrieval answers + passage budget", "retrieval answers")
     ab("prefix cache reuse, fast model: first token p50", "fast", "fast, prefix cache off")

@@ -65,7 +65,7 @@ def configurations(base: Settings, fast_model: str | None = None) -> dict[str, t
         # through the retrieval answers, which share everything else.
         "default": (base, False),
         "default, second look off": (base.model_copy(update={"second_look": False}), False),
-        "default, prompt lookup off": (base.model_copy(update={"prompt_lookup": False}), False),
+        "default + prompt lookup": (base.model_copy(update={"prompt_lookup": True}), False),
         "retrieval answers": (retrieval, True),
         "retrieval answers + passage budget": (retrieval.model_copy(update={k: FAST_MODE[k] for k in budget_off}), False),
         "fast": (fast, True),
