@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.answer.lookup import greedy_text
+from rag.answer.lookup import common_prefix, greedy_text, next_token_logits
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class LlamaGenerator:
 
         if self._prefix is None or self._prefix[0] != state_file:  # the file's name hashes the prefix
             first, second = (self.prompt_tokens(p) for p in probes)
-            self._prefix = (state_file, _common_prefix(first, second))
+            self._prefix = (state_file, common_prefix(first, second))
         shared = self._prefix[1]
         with self.lock:
             return llama_state.hold(self._load(), shared, state_file, progress)
@@ -117,7 +117,7 @@ class LlamaGenerator:
         tokens = self.prompt_tokens(messages)
         yes, no = self._yes_no_tokens()
         with self.lock:
-            logits = _next_token_logits(self._load(), tokens)
+            logits = next_token_logits(self._load(), tokens)
         return _share(logits, yes, no)
 
     def _yes_no_tokens(self) -> tuple[list[int], list[int]]:
@@ -166,17 +166,6 @@ def _quiet_stderr():
         os.close(saved)
 
 
-def _next_token_logits(llm: Llama, tokens: list[int]) -> Any:
-    """The logits after reading `tokens`, reusing the part of them already in the model's cache."""
-    import llama_cpp
-    import numpy as np
-
-    cached = llm.input_ids[: llm.n_tokens].tolist()
-    llm.n_tokens = min(len(_common_prefix(cached, tokens)), len(tokens) - 1)  # eval drops the rest of the cache
-    llm.eval(tokens[llm.n_tokens :])
-    return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),)).copy()
-
-
 def _share(logits: Any, yes: list[int], no: list[int]) -> float:
     """Softmax mass of the `yes` tokens within yes + no."""
     import numpy as np
@@ -184,15 +173,6 @@ def _share(logits: Any, yes: list[int], no: list[int]) -> float:
     picked = np.concatenate([logits[yes], logits[no]]).astype(np.float64)
     weights = np.exp(picked - picked.max())
     return float(weights[: len(yes)].sum() / weights.sum())
-
-
-def _common_prefix(a: list[int], b: list[int]) -> list[int]:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return a[:n]
 
 
 class _PromptRecorded(Exception):

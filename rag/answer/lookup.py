@@ -9,7 +9,8 @@ several tokens can come out of one pass over the weights, which is what a CPU pa
 for (on 2 cores one token costs 93 ms, four in one batch 161 ms).
 
 llama-cpp-python's own `LlamaPromptLookupDecoding` needs the logits of every prompt
-token (gigabytes with the cached library); this asks for logits only on the guesses.
+token (gigabytes with the cached library); this asks for logits only on the guesses. `next_token_logits` (read a prompt, reusing the
+cached start) is also how the yes/no probes of the llama-cpp backend read theirs.
 """
 
 from __future__ import annotations
@@ -64,26 +65,34 @@ class _Batch:
         llama_cpp.llama_batch_free(self.batch)
 
 
-def _argmax_at(llm: Any, i: int) -> int:
+def _logits_at(llm: Any, i: int) -> Any:
+    """A view of the logits at batch position `i` of the last decode (-1: its last token)."""
     import llama_cpp
     import numpy as np
 
-    logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, i), shape=(llm.n_vocab(),))
-    return int(logits.argmax())
+    return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, i), shape=(llm.n_vocab(),))
 
 
-def _read_prompt(llm: Any, prompt: list[int]) -> int:
-    """Read what of `prompt` the cache lacks (at least its last token, for fresh logits);
-    returns greedy decoding's first token."""
-    cached = llm.input_ids[: llm.n_tokens].tolist()
-    keep = 0
-    for a, b in zip(cached, prompt):
-        if a != b:
+def _argmax_at(llm: Any, i: int) -> int:
+    return int(_logits_at(llm, i).argmax())
+
+
+def common_prefix(a: list[int], b: list[int]) -> list[int]:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
             break
-        keep += 1
-    llm.n_tokens = min(keep, len(prompt) - 1)
+        n += 1
+    return a[:n]
+
+
+def next_token_logits(llm: Any, prompt: list[int]) -> Any:
+    """The logits after `prompt`, reading only what of it the cache lacks (at least its
+    last token, for fresh logits); a copy, safe after the next decode."""
+    cached = llm.input_ids[: llm.n_tokens].tolist()
+    llm.n_tokens = min(len(common_prefix(cached, prompt)), len(prompt) - 1)
     llm.eval(prompt[llm.n_tokens :])  # drops the rest of the cache first
-    return _argmax_at(llm, -1)
+    return _logits_at(llm, -1).copy()
 
 
 def greedy_tokens(llm: Any, prompt: list[int], max_tokens: int) -> Iterator[int]:
@@ -95,7 +104,7 @@ def greedy_tokens(llm: Any, prompt: list[int], max_tokens: int) -> Iterator[int]
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
     memory = llama_cpp.llama_get_memory(llm.ctx)
     context = list(prompt)
-    token = _read_prompt(llm, prompt)
+    token = int(next_token_logits(llm, prompt).argmax())
     batch = _Batch(GUESS_TOKENS + 1)
     written = 0
     try:

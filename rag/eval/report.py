@@ -7,14 +7,27 @@ from pathlib import Path
 
 from rag.markdown import table as markdown_table
 
-SUMMARY_COLUMNS = [
-    ("hit@5", "hit@5", "{:.1%}"), ("mrr", "MRR", "{:.3f}"), ("ndcg@10", "nDCG@10", "{:.3f}"),
-    ("accept", "accepted", "{:.1%}"), ("f1", "F1", "{:.3f}"), ("exact_match", "EM", "{:.1%}"),
-    ("refusal_recall", "refused unanswerable", "{:.1%}"), ("false_refusal_rate", "false refusals", "{:.1%}"),
-    ("citation_precision", "citation precision", "{:.1%}"), ("citation_recall", "citation recall", "{:.1%}"),
-    ("grounding", "grounding", "{:.2f}"), ("first_token_ms_p50", "first token p50 ms", "{:.0f}"),
-    ("total_ms_p50", "answer p50 ms", "{:.0f}"), ("total_ms_p95", "answer p95 ms", "{:.0f}"),
-]
+# How each metric is labelled and printed, wherever a table shows it.
+METRIC_FORMATS = {
+    "qa_items": ("questions", "{:.0f}"), "answerable": ("answerable", "{:.0f}"),
+    "hit@5": ("hit@5", "{:.1%}"), "mrr": ("MRR", "{:.3f}"), "ndcg@10": ("nDCG@10", "{:.3f}"),
+    "accept": ("accepted", "{:.1%}"), "f1": ("F1", "{:.3f}"), "exact_match": ("EM", "{:.1%}"),
+    "refusal_recall": ("refused unanswerable", "{:.1%}"), "false_refusal_rate": ("false refusals", "{:.1%}"),
+    "refused_answerable": ("answerable refused (n)", "{:.0f}"),
+    "citation_precision": ("citation precision", "{:.1%}"), "citation_recall": ("citation recall", "{:.1%}"),
+    "grounding": ("grounding", "{:.2f}"), "first_token_ms_p50": ("first token p50 ms", "{:.0f}"),
+    "total_ms_p50": ("answer p50 ms", "{:.0f}"), "total_ms_p95": ("answer p95 ms", "{:.0f}"),
+}
+
+
+def _columns(*keys: str, **labels: str) -> list[tuple[str, str, str]]:
+    """(key, label, format) for each key; `labels` renames a column in this table only."""
+    return [(key, labels.get(key, METRIC_FORMATS[key][0]), METRIC_FORMATS[key][1]) for key in keys]
+
+
+SUMMARY_COLUMNS = _columns("hit@5", "mrr", "ndcg@10", "accept", "f1", "exact_match", "refusal_recall",
+                           "false_refusal_rate", "citation_precision", "citation_recall", "grounding",
+                           "first_token_ms_p50", "total_ms_p50", "total_ms_p95")
 
 
 def _fmt(value: float | None, pattern: str) -> str:
@@ -128,14 +141,9 @@ def write_comparison(results: list[tuple[str, dict]], folder: Path) -> Path:
     return path
 
 
-CORPUS_ROWS = [
-    ("qa_items", "questions", "{:.0f}"), ("answerable", "answerable", "{:.0f}"), ("hit@5", "hit@5", "{:.1%}"),
-    ("mrr", "MRR", "{:.3f}"), ("accept", "accepted", "{:.1%}"), ("false_refusal_rate", "false refusals", "{:.1%}"),
-    ("refused_answerable", "answerable refused (n)", "{:.0f}"), ("refusal_recall", "unanswerable refused", "{:.1%}"),
-    ("citation_precision", "citation precision", "{:.1%}"), ("citation_recall", "citation recall", "{:.1%}"),
-    ("grounding", "grounding", "{:.2f}"), ("first_token_ms_p50", "first token p50 ms", "{:.0f}"),
-    ("total_ms_p50", "answer p50 ms", "{:.0f}"), ("total_ms_p95", "answer p95 ms", "{:.0f}"),
-]
+CORPUS_ROWS = _columns("qa_items", "answerable", "hit@5", "mrr", "accept", "false_refusal_rate", "refused_answerable",
+                       "refusal_recall", "citation_precision", "citation_recall", "grounding", "first_token_ms_p50",
+                       "total_ms_p50", "total_ms_p95", refusal_recall="unanswerable refused")
 
 
 def side_by_side(reports: list[dict]) -> str:
