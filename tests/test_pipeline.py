@@ -62,8 +62,8 @@ def test_follow_up_searches_with_the_earlier_question(settings, embedder):
 
 
 def test_prompt_always_fits_the_context(settings, embedder):
-    small = settings.model_copy(update={"n_ctx": 400, "max_tokens": 100, "top_k": 8})
-    generator = FakeGenerator(quote_reply, n_ctx=400)
+    small = settings.model_copy(update={"n_ctx": 700, "max_tokens": 100, "top_k": 8})
+    generator = FakeGenerator(quote_reply, n_ctx=700)
     answer = RAG(small, embedder=embedder, generator=generator, progress=False).ask("What did Russia do?")
-    assert answer.timings.prompt_tokens + 100 <= 400
+    assert answer.timings.prompt_tokens + 100 <= 700
     assert 1 <= len(answer.passages) < 8
