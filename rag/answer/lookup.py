@@ -9,8 +9,9 @@ several tokens can come out of one pass over the weights, which is what a CPU pa
 for (on 2 cores one token costs 93 ms, four in one batch 161 ms).
 
 llama-cpp-python's own `LlamaPromptLookupDecoding` needs the logits of every prompt
-token (gigabytes with the cached library); this asks for logits only on the guesses. `next_token_logits` (read a prompt, reusing the
-cached start) is also how the yes/no probes of the llama-cpp backend read theirs.
+token (gigabytes with the cached library); this asks for logits only on the guesses.
+`next_token_logits` (read a prompt, reusing the cached start) is also how the yes/no
+probes of the llama-cpp backend read theirs.
 """
 
 from __future__ import annotations
