@@ -21,7 +21,7 @@ from typing import Any
 from rag.answer.cite import REFUSAL, Checked
 from rag.answer.generate import Generator, make_generator
 from rag.answer.library_cache import LibraryPlan, plan_library, probe_messages, state_file
-from rag.answer.prompts import CHAT_OVERHEAD_TOKENS, PROMPT_MARGIN_TOKENS, build_messages, fit_passages
+from rag.answer.prompts import PROMPT_MARGIN_TOKENS, build_messages, fit_passages, prompt_size
 from rag.answer.trust import Verifier
 from rag.index.build import ensure_index
 from rag.index.reader import open_store
@@ -173,27 +173,24 @@ class RAG:
         history = validate_history(history, self.settings.max_history_turns, self.settings.max_history_chars)
         started = time.perf_counter()
         query = search_query(question, history)
-        passages = self.retrieve(query, top_k, mode)
-        retrieve_ms = _ms(started)
-        if not passages:
-            yield Answer(text=REFUSAL, refused=True, timings=Timings(retrieve_ms=retrieve_ms, total_ms=_ms(started)),
-                         query=query)
-            return
         plan = self.library
         library = self._library_messages(plan, question, history) if plan else None
         if plan is not None and library is not None:
+            # The whole library is in the prompt: retrieval only ranks its passages for the
+            # check, so it runs after the answer is written, not before the first token.
             messages, prompt_tokens = library
-            shown = plan.ranked(passages)
             self.hold_library(plan)
-            answer_mode, prompt_passages = "library", plan.passages
-            candidates = self._library_candidates(plan, shown)
+            answer_mode, prompt_passages, retrieve_ms = "library", plan.passages, 0.0
         else:
+            passages = self.retrieve(query, top_k, mode)
+            retrieve_ms = _ms(started)
+            if not passages:
+                yield Answer(text=REFUSAL, refused=True, timings=Timings(retrieve_ms=retrieve_ms, total_ms=_ms(started)),
+                             query=query)
+                return
             shown, prompt_tokens = self._fit(passages, query, question, history)
             messages = build_messages(shown, question, history, self.settings.prompts_dir)
             answer_mode, prompt_passages = "retrieval", shown
-
-            def candidates(claim: str) -> list[Passage]:
-                return shown
 
         raw = []
         first_token_ms = None
@@ -202,8 +199,19 @@ class RAG:
                 first_token_ms = _ms(started)
             raw.append(piece)
             yield piece
+        if answer_mode == "library":
+            assert plan is not None
+            searched = time.perf_counter()
+            shown = plan.ranked(self.retrieve(query, top_k, mode))
+            retrieve_ms = _ms(searched)
+            candidates = self._library_candidates(plan, shown)
+        else:
+            def candidates(claim: str) -> list[Passage]:
+                return shown
+
         completion_tokens = self.generator.count_tokens("".join(raw)) if raw else 0
-        verifier = Verifier(self.generator, self.settings, prompt_passages, question, history, shown, candidates)
+        verifier = Verifier(self.generator, self.settings, prompt_passages, question, history, shown, candidates,
+                            plan.passage_tokens if answer_mode == "library" and plan else None)
         verdict = verifier.verify("".join(raw))
         checked = verdict.checked
         timings = Timings(retrieve_ms=retrieve_ms, first_token_ms=first_token_ms, total_ms=_ms(started),
@@ -228,7 +236,8 @@ class RAG:
     def _library_messages(self, plan: LibraryPlan, question: str, history: list[dict]) -> tuple[list[dict], int] | None:
         """The prompt with the whole library and its tokens, or None when this question's part does not fit beside it."""
         messages = build_messages(plan.passages, question, history, self.settings.prompts_dir)
-        tokens = sum(self.generator.count_tokens(m["content"]) for m in messages) + CHAT_OVERHEAD_TOKENS
+        tokens = prompt_size(plan.passages, question, history, self.generator.count_tokens, self.settings.prompts_dir,
+                             plan.passage_tokens)
         if tokens + self.settings.max_tokens + PROMPT_MARGIN_TOKENS > plan.n_ctx:
             return None  # a very long question or conversation: retrieved passages leave it room
         return messages, tokens

@@ -146,3 +146,32 @@ def test_an_upload_refreshes_the_library(settings, embedder, tmp_path):
 
 def test_plan_is_none_without_chunks(settings):
     assert plan_library([], FakeGenerator(n_ctx_train=BIG_CONTEXT), settings) is None
+
+
+def test_a_library_answer_is_written_before_anything_is_searched(settings, embedder):
+    """The whole library is in the prompt, so retrieval (which only ranks passages for the check)
+    waits until the answer is written: it is not part of the wait for the first token."""
+    rag = library_rag(settings, embedder, lambda m: first_sentence_of(m, 5))
+    _ = rag.library  # the index is open; from here every search is recorded
+    searched: list[str] = []
+    search = rag.retriever.search
+    rag.retriever.search = lambda query, k, mode=None: searched.append(query) or search(query, k, mode)
+    pieces = rag.stream("Who is Colin Clarke?")
+    first = next(pieces)
+    assert first and searched == []
+    answer = [item for item in pieces][-1]
+    assert searched[0] == "Who is Colin Clarke?"
+    assert answer.answer_mode == "library" and not answer.refused
+    assert answer.passages and answer.timings.retrieve_ms > 0  # ranked after the answer, and timed
+
+
+def test_each_question_is_counted_without_tokenizing_the_library_again(settings, embedder):
+    rag = library_rag(settings, embedder, lambda m: first_sentence_of(m, 5))
+    plan = rag.library
+    counted: list[str] = []
+    count = rag.generator.count_tokens
+    rag.generator.count_tokens = lambda text: counted.append(text) or count(text)
+    answer = rag.ask("Who is Colin Clarke?")
+    assert answer.answer_mode == "library" and not answer.refused
+    library_text = plan.passages[-1].text
+    assert counted and not [text for text in counted if library_text in text]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from rag.answer.prompts import MIN_PASSAGE_CHARS, build_messages, fit_passages
+from rag.answer.prompts import MIN_PASSAGE_CHARS, build_messages, fit_passages, format_passages, prompt_size
 from rag.errors import PromptTemplateError
 from rag.index.build import build_index
 from rag.ingest.chunk import chunk_document
@@ -115,6 +115,18 @@ def test_r07_prompt_plus_max_tokens_always_fits_the_context(tokenizer, passages,
     assert kept[:-1] == passages[: len(kept) - 1]
     last, original = kept[-1], passages[len(kept) - 1]
     assert original.text.startswith(last.text) and last.end - last.start == len(last.text)
+
+
+@pytest.mark.models
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(passages=passages_strategy(), question=questions, history=histories)
+def test_r07_a_prompt_counted_part_by_part_is_never_short_by_more_than_the_margin(tokenizer, passages, question, history):
+    """The cached library's prompt is counted as its passages' count (once) plus the rest of
+    the prompt; the context check adds PROMPT_MARGIN_TOKENS, so the sum may be short by no more."""
+    once = tokenizer.count(format_passages(passages))
+    counted = prompt_size(passages, question, history, tokenizer.count, passage_tokens=once)
+    assert counted == prompt_size(passages, question, history, tokenizer.count)  # the same count, given or not
+    assert tokenizer.prompt_tokens(build_messages(passages, question, history)) <= counted + PROMPT_MARGIN_TOKENS
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.answer.prompts import CHAT_OVERHEAD_TOKENS, build_messages
+from rag.answer.prompts import CHAT_OVERHEAD_TOKENS, build_messages, format_passages
 from rag.errors import PromptTemplateError
 from rag.settings import Settings
 from rag.types import Chunk, Passage
@@ -42,6 +42,7 @@ class LibraryPlan:
     tokens: int  # the library prompt's size
     n_ctx: int  # the context window it needs
     by_chunk: dict[str, Passage]  # chunk id -> its library passage
+    passage_tokens: int = 0  # of the passages' text alone: each question's prompt is counted without them
 
     def ranked(self, retrieved: list[Passage]) -> list[Passage]:
         """The library passages of `retrieved` chunks, in retrieval order."""
@@ -99,7 +100,8 @@ def plan_library(chunks: list[Chunk], generator: Generator, settings: Settings) 
             f"the library needs a {n_ctx}-token context but the model holds {limit}: "
             "use RAG_ANSWER_MODE=retrieval (or auto) for a library this large"
         )
-    return LibraryPlan(passages, tokens, n_ctx, {p.chunk_id: p for p in passages})
+    return LibraryPlan(passages, tokens, n_ctx, {p.chunk_id: p for p in passages},
+                       generator.count_tokens(format_passages(passages)))
 
 
 def probe_messages(plan: LibraryPlan, prompts_dir: Path) -> tuple[list[dict], list[dict]]:

@@ -48,14 +48,15 @@ class Verdict:
 
 class Verifier:
     def __init__(self, generator: Generator, settings: Settings, prompt_passages: list[Passage], question: str,
-                 history: list[dict], ranked: list[Passage], candidates: Callable[[str], list[Passage]]):
+                 history: list[dict], ranked: list[Passage], candidates: Callable[[str], list[Passage]],
+                 passage_tokens: int | None = None):
         self.generator = generator
         self.settings = settings
         self.prompt_passages = prompt_passages  # exactly those in the answer's prompt
         self.question, self.history = question, history
         self.ranked = ranked  # retrieved, best first
         self.candidates = candidates
-        self.look = SecondLook(generator, prompt_passages, settings.prompts_dir)
+        self.look = SecondLook(generator, prompt_passages, settings.prompts_dir, passage_tokens)
 
     def verify(self, raw: str) -> Verdict:
         checked = self._checked(raw)
@@ -80,10 +81,10 @@ class Verifier:
 
     def _second_chance(self) -> str | None:
         """The model's answer with the retrieved passages named, or None when it would not be used."""
-        messages = self.look.second_chance_messages(self.question, self.history, self.ranked)
-        if not self.look.fits(messages, self.settings.max_tokens) or not self._could_answer():
+        text = self.look.second_chance_text(self.question, self.ranked)
+        if not self.look.fits(text, self.history, self.settings.max_tokens) or not self._could_answer():
             return None
-        return "".join(self.generator.stream(messages, self.settings.max_tokens))
+        return "".join(self.generator.stream(self.look.ask(text, self.history), self.settings.max_tokens))
 
     @cached_property
     def answerable(self) -> float | None:
