@@ -180,8 +180,9 @@ class RAG:
             # check, so it runs after the answer is written, not before the first token.
             messages, prompt_tokens = library
             self.hold_library(plan)
-            answer_mode, prompt_passages, retrieve_ms = "library", plan.passages, 0.0
+            answer_mode, prompt_passages, retrieve_ms, in_prompt = "library", plan.passages, 0.0, plan
         else:
+            in_prompt = None  # the library plan whose passages the prompt holds: none here
             passages = self.retrieve(query, top_k, mode)
             retrieve_ms = _ms(started)
             if not passages:
@@ -199,19 +200,18 @@ class RAG:
                 first_token_ms = _ms(started)
             raw.append(piece)
             yield piece
-        if answer_mode == "library":
-            assert plan is not None
+        if in_prompt is not None:
             searched = time.perf_counter()
-            shown = plan.ranked(self.retrieve(query, top_k, mode))
+            shown = in_prompt.ranked(self.retrieve(query, top_k, mode))
             retrieve_ms = _ms(searched)
-            candidates = self._library_candidates(plan, shown)
+            candidates = self._library_candidates(in_prompt, shown)
         else:
             def candidates(claim: str) -> list[Passage]:
                 return shown
 
         completion_tokens = self.generator.count_tokens("".join(raw)) if raw else 0
         verifier = Verifier(self.generator, self.settings, prompt_passages, question, history, shown, candidates,
-                            plan.passage_tokens if answer_mode == "library" and plan else None)
+                            in_prompt.passage_tokens if in_prompt else None)
         verdict = verifier.verify("".join(raw))
         checked = verdict.checked
         timings = Timings(retrieve_ms=retrieve_ms, first_token_ms=first_token_ms, total_ms=_ms(started),

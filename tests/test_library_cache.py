@@ -1,5 +1,6 @@
 """The cached-library answer mode, with fakes: layout, choice of mode, the state file's name."""
 
+import dataclasses
 import shutil
 
 import pytest
@@ -127,7 +128,7 @@ def test_the_state_file_changes_with_the_index_the_templates_the_model_and_the_c
     assert _state_path(library_rag(settings, embedder, "x")) != base  # the index was rebuilt
 
     plan = rag.library
-    bigger = type(plan)(plan.passages, plan.tokens, plan.n_ctx + 256, plan.by_chunk)
+    bigger = dataclasses.replace(plan, n_ctx=plan.n_ctx + 256)
     assert state_file(settings.index_dir, bigger, "model-a", settings.prompts_dir) != base
 
 

@@ -42,7 +42,7 @@ class LibraryPlan:
     tokens: int  # the library prompt's size
     n_ctx: int  # the context window it needs
     by_chunk: dict[str, Passage]  # chunk id -> its library passage
-    passage_tokens: int = 0  # of the passages' text alone: each question's prompt is counted without them
+    passage_tokens: int  # of the passages' text alone: each question's prompt is counted without them
 
     def ranked(self, retrieved: list[Passage]) -> list[Passage]:
         """The library passages of `retrieved` chunks, in retrieval order."""
