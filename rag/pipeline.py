@@ -21,7 +21,7 @@ from typing import Any
 from rag.answer.cite import REFUSAL, Checked
 from rag.answer.generate import Generator, make_generator
 from rag.answer.library_cache import LibraryPlan, plan_library, probe_messages, state_file
-from rag.answer.prompts import PROMPT_MARGIN_TOKENS, build_messages, fit_passages, prompt_size
+from rag.answer.prompts import PROMPT_MARGIN_TOKENS, build_messages, fit_passages, format_passage, prompt_size
 from rag.answer.trust import Verifier
 from rag.index.build import ensure_index
 from rag.index.reader import open_store
@@ -181,8 +181,9 @@ class RAG:
             messages, prompt_tokens = library
             self.hold_library(plan)
             answer_mode, prompt_passages, retrieve_ms, in_prompt = "library", plan.passages, 0.0, plan
+            hide = self._hidden_passages(plan, query, mode)
         else:
-            in_prompt = None  # the library plan whose passages the prompt holds: none here
+            in_prompt, hide = None, []  # the library plan whose passages the prompt holds: none here
             passages = self.retrieve(query, top_k, mode)
             retrieve_ms = _ms(started)
             if not passages:
@@ -195,7 +196,7 @@ class RAG:
 
         raw = []
         first_token_ms = None
-        for piece in self.generator.stream(messages, self.settings.max_tokens):
+        for piece in self.generator.stream(messages, self.settings.max_tokens, hide=hide):
             if first_token_ms is None:
                 first_token_ms = _ms(started)
             raw.append(piece)
@@ -223,6 +224,14 @@ class RAG:
             verification=verdict.verification, confidence=verdict.decision.probability, reason=verdict.decision.reason,
             signals=verdict.decision.signals or {},
         )
+
+    def _hidden_passages(self, plan: LibraryPlan, query: str, mode: str | None) -> list[str]:
+        """The library passages the model should not see while it answers: all but the
+        `library_focus` best retrieved (none hidden when library_focus is 0)."""
+        if not self.settings.library_focus:
+            return []
+        visible = {p.n for p in plan.ranked(self.retrieve(query, self.settings.library_focus, mode))}
+        return [format_passage(p) for p in plan.passages if p.n not in visible]
 
     def _library_candidates(self, plan: LibraryPlan, shown: list[Passage]):
         """Where an uncited sentence of a library answer may be found: the retrieved passages,

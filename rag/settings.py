@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         default=8192, ge=256,
         description="Largest library (in tokens) that auto mode keeps whole in the model's cache.",
     )
+    library_focus: int = Field(
+        default=0, ge=0,
+        description="With the cached library: the model reads only the N passages retrieval ranks first while "
+        "it answers (the others are hidden in its cache, not read again); 0 shows it the whole library.",
+    )
     max_tokens: int = Field(default=160, ge=16, description="Most tokens the LLM may write.")
     temperature: float = Field(default=0.0, ge=0.0, description="0 keeps answers deterministic.")
     seed: int = Field(default=0, description="Sampling seed.")

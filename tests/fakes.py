@@ -52,6 +52,7 @@ class FakeGenerator:
         self.prompts: list[list[dict]] = []
         self.held: list[tuple] = []  # (probes, state file) of every hold_prefix call
         self.probes: list[list[dict]] = []  # the yes/no questions asked
+        self.hidden: list[list[str]] = []  # the passages each stream call was asked to hide
         self.lock = threading.Lock()
         self.active = 0
         self.max_active = 0
@@ -80,12 +81,13 @@ class FakeGenerator:
     def count_tokens(self, text: str) -> int:
         return len(text.split()) + text.count("\n")
 
-    def stream(self, messages, max_tokens):
+    def stream(self, messages, max_tokens, hide=()):
         with self.lock:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
             try:
                 self.prompts.append(messages)
+                self.hidden.append(list(hide))
                 reply = self.reply(messages) if callable(self.reply) else self.reply
                 for word in reply.split(" "):
                     yield word + " "
@@ -105,7 +107,7 @@ class SlowQuotingModel(FakeGenerator):
         self.calls = 0
         self._count = threading.Lock()
 
-    def stream(self, messages, max_tokens):
+    def stream(self, messages, max_tokens, hide=()):
         with self._count:
             self.active += 1
             self.calls += 1
@@ -141,6 +143,6 @@ class BudgetCheckingGenerator(FakeGenerator):
         self.seen.append(self.tokenizer.prompt_tokens(messages) + 1)  # the yes/no question must fit too
         return None
 
-    def stream(self, messages, max_tokens):
+    def stream(self, messages, max_tokens, hide=()):
         self.seen.append(self.tokenizer.prompt_tokens(messages) + max_tokens)
         yield "The documents do not say."

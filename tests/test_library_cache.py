@@ -176,3 +176,23 @@ def test_each_question_is_counted_without_tokenizing_the_library_again(settings,
     assert answer.answer_mode == "library" and not answer.refused
     library_text = plan.passages[-1].text
     assert counted and not [text for text in counted if library_text in text]
+
+
+def test_a_focused_library_answer_hides_all_but_the_best_retrieved_passages(settings, embedder):
+    rag = library_rag(settings, embedder, lambda m: first_sentence_of(m, 5), library_focus=3)
+    answer = rag.ask("Who is Colin Clarke?")
+    plan = rag.library
+    visible = {p.n for p in plan.ranked(rag.retrieve("Who is Colin Clarke?", 3))}
+    hidden = rag.generator.hidden[0]
+    assert len(visible) == 3 and len(hidden) == len(plan.passages) - 3
+    assert set(hidden) == {f"[{p.n}] {p.text}" for p in plan.passages if p.n not in visible}
+    prompt = rag.generator.prompts[0][-1]["content"]
+    assert all(text in prompt for text in hidden)  # hidden in the cache, still in the prompt's tokens
+    assert answer.answer_mode == "library"
+    assert all(h == [] for h in rag.generator.hidden[1:])  # second looks see the whole library
+
+
+def test_the_whole_library_is_seen_without_a_focus(settings, embedder):
+    rag = library_rag(settings, embedder, lambda m: first_sentence_of(m, 5))
+    rag.ask("Who is Colin Clarke?")
+    assert rag.generator.hidden == [[]]

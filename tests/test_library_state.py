@@ -100,3 +100,32 @@ def test_a_rebuilt_index_gets_a_new_state(small_settings, embedder):
     assert fresh.hold_library(fresh.library) == "read"
     states = sorted((small_settings.index_dir / "library-state").glob("*.state"))
     assert old in states and len(states) == 2  # the one before is kept once, for sessions still on it
+
+
+def museum_passages():
+    from rag.types import Passage
+
+    texts = ["The museum opens at nine in the morning.", "The secret password of the museum is PELICAN.",
+             "The museum cafe sells tea and cake."]
+    return [Passage(n, f"c{n}", "museum.txt", 0, len(t), t) for n, t in enumerate(texts, start=1)]
+
+
+def test_a_hidden_passage_is_not_seen_and_the_library_comes_back_whole(small_settings, tmp_path):
+    from rag.answer.prompts import build_messages, format_passage
+
+    generator = LlamaGenerator(resolve_llm(small_settings.model, small_settings.model_cache_dir), small_settings)
+    passages, prompts = museum_passages(), small_settings.prompts_dir
+    probes = (build_messages(passages, "Who?", [], prompts),
+              build_messages(passages, "And when?", [{"role": "user", "content": "What?"},
+                                                     {"role": "assistant", "content": "This."}], prompts))
+    assert generator.hold_prefix(probes, tmp_path / "museum.state", progress=False) == "read"
+    question = build_messages(passages, "What is the secret password of the museum?", [], prompts)
+    seen = "".join(generator.stream(question, 16))
+    hidden = "".join(generator.stream(question, 16, hide=[format_passage(passages[1])]))
+    other_hidden = "".join(generator.stream(question, 16, hide=[format_passage(passages[2])]))
+    again = "".join(generator.stream(question, 16))
+    assert "PELICAN" in seen.upper()
+    assert "PELICAN" not in hidden.upper()  # the word is nowhere else the model could read it
+    assert "PELICAN" in other_hidden.upper()
+    assert again == seen  # the whole library is back in the cache, exactly
+    assert generator.hold_prefix(probes, tmp_path / "museum.state", progress=False) == "held"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -36,7 +36,10 @@ class Generator(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
-    def stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]: ...
+    def stream(self, messages: list[dict], max_tokens: int, hide: Sequence[str] = ()) -> Iterator[str]:
+        """The reply to `messages`, piece by piece. `hide`: texts of the held prefix (passages of the
+        cached library) the model should not see for this reply; a backend that cannot hide reads them."""
+        ...
 
     def context_limit(self) -> int:
         """The largest context the model can use (its trained context)."""
@@ -147,7 +150,8 @@ class OpenAIGenerator:
             return None
         return int(response.json()["count"])
 
-    def stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: list[dict], max_tokens: int, hide: Sequence[str] = ()) -> Iterator[str]:
+        # A server's cache cannot be edited from here: `hide` is ignored and the whole library read.
         body = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
                 "temperature": self.temperature, "seed": self.seed, "stream": True,
                 "cache_prompt": True,  # llama.cpp's server: reuse the cached library prefix

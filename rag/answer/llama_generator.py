@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag.answer.llama_focus import TokenSpans, hidden, seq_state
 from rag.answer.lookup import common_prefix, greedy_text, next_token_logits
 from rag.settings import Settings
 
@@ -42,6 +43,7 @@ class LlamaGenerator:
         self._llm: Llama | None = None
         self._vocab_llm: Llama | None = None
         self._prefix: tuple[Path, list[int]] | None = None  # (state file, its prefix tokens)
+        self._focus: tuple[tuple, TokenSpans, bytes] | None = None  # (_prefix, its token spans, its cache copy)
         self.lock = threading.Lock()  # one call at a time per model
         self._vocab_lock = threading.Lock()
 
@@ -129,7 +131,7 @@ class LlamaGenerator:
 
         return first_tokens(["Yes", "yes", " Yes", " yes", "YES"]), first_tokens(["No", "no", " No", " no", "NO"])
 
-    def stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: list[dict], max_tokens: int, hide: Sequence[str] = ()) -> Iterator[str]:
         prompt = self.prompt_tokens(messages) if self.prompt_lookup else None
         with self.lock:
             llm = self._load()
@@ -137,20 +139,37 @@ class LlamaGenerator:
                 # llama-cpp-python keeps the tokens of the last call and re-reads only what
                 # differs; a reset forgets them, so the whole prompt is read again.
                 llm.reset()
-            if prompt is not None:
-                yield from greedy_text(llm, prompt, max_tokens)
-                return
-            chunks = llm.create_chat_completion(
-                messages=messages,
-                max_tokens=max_tokens,
-                temperature=self.temperature,
-                seed=self.seed,
-                stream=True,
-            )
-            for chunk in chunks:
-                delta = chunk["choices"][0]["delta"].get("content")
-                if delta:
-                    yield delta
+            with self._hiding(llm, hide):
+                if prompt is not None:
+                    yield from greedy_text(llm, prompt, max_tokens)
+                    return
+                chunks = llm.create_chat_completion(
+                    messages=messages,
+                    max_tokens=max_tokens,
+                    temperature=self.temperature,
+                    seed=self.seed,
+                    stream=True,
+                )
+                for chunk in chunks:
+                    delta = chunk["choices"][0]["delta"].get("content")
+                    if delta:
+                        yield delta
+
+    def _hiding(self, llm: Llama, hide: Sequence[str]) -> contextlib.AbstractContextManager:
+        """Hide `hide` from the held prefix for one reply; nothing to hide, or no prefix held: no change."""
+        from rag.answer import llama_state
+
+        if not hide or self._prefix is None or not llama_state.holds(llm, self._prefix[1]):
+            return contextlib.nullcontext()
+        prefix = self._prefix[1]
+        if self._focus is None or self._focus[0] is not self._prefix:
+            llm.n_tokens = len(prefix)  # the copy is of the prefix alone
+            llm._ctx.kv_cache_seq_rm(-1, len(prefix), -1)
+            with self._vocab_lock:
+                pieces = [self._vocab().detokenize([t], special=True) for t in prefix]
+            self._focus = (self._prefix, TokenSpans(pieces), seq_state(llm))
+        _, spans, backup = self._focus
+        return hidden(llm, len(prefix), spans.covering(hide), backup)
 
 
 @contextlib.contextmanager

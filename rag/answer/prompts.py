@@ -58,8 +58,12 @@ def inert(text: str) -> str:
     return _TEMPLATE_MARKUP.sub(lambda m: m.group().translate(_INERT), text)
 
 
+def format_passage(passage: Passage) -> str:
+    return f"[{passage.n}] {inert(passage.text)}"
+
+
 def format_passages(passages: list[Passage]) -> str:
-    return "\n\n".join(f"[{p.n}] {inert(p.text)}" for p in passages)
+    return "\n\n".join(format_passage(p) for p in passages)
 
 
 def format_history(history: list[dict]) -> str:

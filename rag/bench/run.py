@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,10 +96,10 @@ class RecordingGenerator:
         assert self.first_messages is not None, "no answer call yet"
         return self.first_messages
 
-    def stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: list[dict], max_tokens: int, hide: Sequence[str] = ()) -> Iterator[str]:
         if self.first_messages is None:
             self.first_messages = messages
-        return self.inner.stream(messages, max_tokens)
+        return self.inner.stream(messages, max_tokens, hide)
 
 
 def plain_llama(settings: Settings) -> Any:
