@@ -177,7 +177,8 @@ class RAG:
         library = self._library_messages(plan, question, history) if plan else None
         if plan is not None and library is not None:
             # The whole library is in the prompt: retrieval only ranks its passages for the
-            # check, so it runs after the answer is written, not before the first token.
+            # check, so it runs after the answer is written, not before the first token
+            # (a `library_focus` search, for the passages left visible, must run before).
             messages, prompt_tokens = library
             self.hold_library(plan)
             answer_mode, prompt_passages, retrieve_ms, in_prompt = "library", plan.passages, 0.0, plan

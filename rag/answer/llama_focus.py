@@ -53,10 +53,19 @@ class TokenSpans:
         return ranges
 
 
-def seq_state(llm: Llama) -> bytes:
-    """A copy of sequence 0 of the model's cache (the held library, when called right after holding it)."""
+def keep_prefix(llm: Llama, prefix_tokens: int) -> None:
+    """Drop everything the cache holds after its first `prefix_tokens` tokens (the last question, its answer)."""
     import llama_cpp
 
+    llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(llm.ctx), -1, prefix_tokens, -1)
+    llm.n_tokens = prefix_tokens
+
+
+def seq_state(llm: Llama, prefix_tokens: int) -> bytes:
+    """A copy of sequence 0 of the model's cache, cut to its first `prefix_tokens` tokens (the held library)."""
+    import llama_cpp
+
+    keep_prefix(llm, prefix_tokens)
     size = llama_cpp.llama_state_seq_get_size(llm.ctx, 0)
     buffer = (ctypes.c_uint8 * size)()
     written = llama_cpp.llama_state_seq_get_data(llm.ctx, buffer, size, 0)
@@ -68,9 +77,8 @@ def hidden(llm: Llama, prefix_tokens: int, ranges: list[tuple[int, int]], backup
     """Within the block the cache lacks `ranges`; after it, it holds exactly the prefix again (from `backup`)."""
     import llama_cpp
 
+    keep_prefix(llm, prefix_tokens)
     memory = llama_cpp.llama_get_memory(llm.ctx)
-    llama_cpp.llama_memory_seq_rm(memory, -1, prefix_tokens, -1)  # the last question's tokens
-    llm.n_tokens = prefix_tokens
     for start, end in ranges:
         llama_cpp.llama_memory_seq_rm(memory, 0, start, end)
     try:

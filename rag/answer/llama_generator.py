@@ -163,11 +163,9 @@ class LlamaGenerator:
             return contextlib.nullcontext()
         prefix = self._prefix[1]
         if self._focus is None or self._focus[0] is not self._prefix:
-            llm.n_tokens = len(prefix)  # the copy is of the prefix alone
-            llm._ctx.kv_cache_seq_rm(-1, len(prefix), -1)
             with self._vocab_lock:
                 pieces = [self._vocab().detokenize([t], special=True) for t in prefix]
-            self._focus = (self._prefix, TokenSpans(pieces), seq_state(llm))
+            self._focus = (self._prefix, TokenSpans(pieces), seq_state(llm, len(prefix)))
         _, spans, backup = self._focus
         return hidden(llm, len(prefix), spans.covering(hide), backup)
 
