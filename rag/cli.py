@@ -55,11 +55,11 @@ def _short(text: str, limit: int = 160) -> str:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from rag.index.build import build_index
-    from rag.models.embed import SentenceTransformerEmbedder
+    from rag.models.embed import make_embedder
 
     settings = settings_from(args)
     folder = Path(args.path) if args.path else settings.docs_dir
-    info = build_index(settings, SentenceTransformerEmbedder(settings.embedding_model), folder)
+    info = build_index(settings, make_embedder(settings.embedding_model), folder)
     print(f"indexed {info.chunk_count} chunks from {folder} into {settings.index_dir}")
     return 0
 

@@ -27,7 +27,7 @@ from rag.index.build import ensure_index
 from rag.index.reader import open_store
 from rag.index.store import ChromaStore
 from rag.ingest.documents import LibraryTexts
-from rag.models.embed import Embedder, SentenceTransformerEmbedder
+from rag.models.embed import Embedder, make_embedder
 from rag.question import search_query, validate_history, validate_question
 from rag.retrieval.focus import focus_passages
 from rag.retrieval.retrieve import Retriever
@@ -60,7 +60,7 @@ class RAG:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = SentenceTransformerEmbedder(self.settings.embedding_model)
+            self._embedder = make_embedder(self.settings.embedding_model)
         return self._embedder
 
     @property

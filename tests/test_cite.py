@@ -82,6 +82,17 @@ def test_restating_the_question_earns_no_support():
     assert result.refused
 
 
+def test_a_question_word_in_another_form_is_no_answer():
+    # The shape of eval q007 ("Russia and Hezbollah helped stay in power in Syria." for "Which
+    # Syrian leader ...?"), on a made-up passage: "Peru" only says "Peruvian" again.
+    text = "With help from the navy, Mayor Ana Quispe kept the port of Callao open in Peru."
+    passages = [Passage(1, "c1", "port.txt", 0, len(text), text)]
+    question = "Which Peruvian mayor kept the port open with help from the navy?"
+    assert check("The navy helped keep the port open in Peru [1].", passages, question=question).refused
+    named = check("Mayor Ana Quispe kept the port open with help from the navy [1].", passages, question=question)
+    assert not named.refused and named.citations[0].n == 1
+
+
 def test_a_quoted_term_or_code_the_question_lacks_is_an_answer():
     # Real uncited answers from eval/corpora/legal-md that the restating rule removed (l005, l010).
     lgpl = ('A "Combined Work" is a work produced by combining or linking an Application with the Library.')

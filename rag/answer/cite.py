@@ -47,6 +47,7 @@ NEGATION_SCOPE = 4  # content words after a negation that it governs
 UNCITED_BONUS = 0.1  # how much stronger support must be for a sentence the model did not cite
 MIN_CLAIM_COVER = 0.3  # a supporting window holds at least this share of all the claim's words
 RESTATING_SHARE = 0.25  # one plain new word among this many of the claim's words adds nothing
+MIN_VARIANT_CHARS = 4  # a stem this long that opens another is the same word in another form
 _QUOTED = re.compile(r"`([^`\n]{1,80})`|\"([^\"\n]{1,80})\"|“([^”\n]{1,80})”|‘([^’\n]{1,80})’")
 
 
@@ -145,7 +146,7 @@ def support(claim: str, passage: Passage, question_words: frozenset[str] = froze
     quote-insensitive) occurrence scores 1.0 and is returned exactly.
     """
     claim_words = set(content_words(claim))
-    new_words = claim_words - question_words
+    new_words = words_beyond(claim_words, question_words)
     if restates(claim, claim_words, new_words, question_terms):
         return 0.0, 0, 0
     scored_words = new_words or claim_words  # a new quoted term made of the question's words
@@ -166,6 +167,24 @@ def support(claim: str, passage: Passage, question_words: frozenset[str] = froze
         if score > best[0] or (score == best[0] and end - start < best[2] - best[1]):
             best = (score, start, end)
     return best
+
+
+def words_beyond(claim_words: set[str], question_words: frozenset[str] | set[str]) -> set[str]:
+    """The claim's content words the question does not hold in any form: a stem that opens a
+    question word's stem, or is opened by one, is the same word ("Syria" for "Syrian",
+    "Israel" for "Israeli"), so "Russia helped them stay in power in Syria" adds nothing
+    to "Which Syrian leader did Russia help stay in power?".
+
+    >>> sorted(words_beyond({"syria", "assad"}, {"syrian", "leader"}))
+    ['assad']
+    """
+    return {word for word in claim_words - question_words
+            if not any(_same_word(word, asked) for asked in question_words)}
+
+
+def _same_word(a: str, b: str) -> bool:
+    short, long = sorted((a, b), key=len)
+    return len(short) >= MIN_VARIANT_CHARS and long.startswith(short)
 
 
 def quoted_terms(text: str) -> frozenset[str]:

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from rag.answer.cite import REFUSAL, Checked, SentenceCheck, assemble, check_sentences, is_refusal
+from rag.answer.cite import REFUSAL, Checked, SentenceCheck, assemble, check_sentences, is_refusal, words_beyond
 from rag.answer.decide import Decision, Model, Signals, calibrated_for, decide
 from rag.answer.second_look import SecondLook
 from rag.ingest.text import content_words
@@ -144,4 +144,4 @@ def new_share(answer: str, question: str) -> float:
     0.3333333333333333
     """
     words = set(content_words(answer))
-    return len(words - set(content_words(question))) / len(words) if words else 0.0
+    return len(words_beyond(words, set(content_words(question)))) / len(words) if words else 0.0

@@ -235,7 +235,7 @@ def run_bench(base: Settings, sections: Iterable[str] = SECTIONS, questions: int
               log: Callable[[str], None] = print) -> dict:
     """Run the chosen sections, merge them into out/results.json, write out/results.md."""
     from rag.index.build import ensure_index
-    from rag.models.embed import SentenceTransformerEmbedder
+    from rag.models.embed import make_embedder
 
     asked = factual_questions(questions)
     results = _load(out / "results.json")
@@ -243,7 +243,7 @@ def run_bench(base: Settings, sections: Iterable[str] = SECTIONS, questions: int
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
         work = Path(tmp)
         base = base.model_copy(update={"index_dir": work / "seed-index"})
-        embedder = SentenceTransformerEmbedder(base.embedding_model)
+        embedder = make_embedder(base.embedding_model)
         store = ensure_index(base, embedder, progress=False)
         configs = configurations(base, fast_model)
         runners = {

@@ -15,7 +15,7 @@ from rag.settings import Settings
 
 if TYPE_CHECKING:
     from rag.index.store import ChromaStore
-    from rag.models.embed import Embedder, SentenceTransformerEmbedder
+    from rag.models.embed import Embedder
     from rag.retrieval.retrieve import Retriever
 
 
@@ -97,12 +97,14 @@ def copies_of_seeds(folder: Path, min_chunks: int, settings: Settings) -> list:
     return chunk_documents(load_documents(folder), settings.chunk_size, settings.chunk_overlap)
 
 
-def bench_indexing(settings: Settings, embedder: SentenceTransformerEmbedder, min_chunks: int, work: Path) -> dict:
+def bench_indexing(settings: Settings, embedder: Embedder, min_chunks: int, work: Path) -> dict:
     from rag.index.build import build_index
+    from rag.models.embed import SentenceTransformerEmbedder
 
     docs = work / "index-docs"
     texts = [c.text for c in copies_of_seeds(docs, min_chunks, settings)]
-    model = embedder.sentence_transformer()  # the same loaded model for both sides
+    # The reference: sentence-transformers itself, encoding the same texts.
+    model = SentenceTransformerEmbedder(settings.embedding_model).sentence_transformer()
     model.encode(texts[:8])  # warm up
     started = time.perf_counter()
     model.encode(texts, batch_size=settings.embed_batch_size, normalize_embeddings=True, show_progress_bar=False)

@@ -1,4 +1,10 @@
-"""Text embeddings: the `Embedder` protocol and its sentence-transformers implementation."""
+"""Text embeddings: the `Embedder` protocol, and the two ways the embedding model runs.
+
+`make_embedder` picks the NumPy encoder (`rag.models.bert`) for a plain BERT
+sentence-transformers model such as the default all-MiniLM-L6-v2: the same
+vectors without importing torch, which is about 5 s of every new process.
+Any other model runs in sentence-transformers itself.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ from rag.offline import keep_libraries_offline
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from rag.models.bert import BertEncoder
+
 
 class Embedder(Protocol):
     name: str
@@ -19,6 +27,47 @@ class Embedder(Protocol):
     def dimension(self) -> int: ...
 
     def embed(self, texts: list[str], batch_size: int = 64) -> list[list[float]]: ...
+
+
+def make_embedder(model: str) -> Embedder:
+    """The embedder for `model` (catalogue name or folder): NumPy when it reproduces the model."""
+    from rag.models.bert import pooling_mode
+
+    path = resolve_embedding(model)
+    return NumpyBertEmbedder(model) if pooling_mode(path) else SentenceTransformerEmbedder(model)
+
+
+class NumpyBertEmbedder:
+    """A BERT sentence-transformers model run by `rag.models.bert.BertEncoder`, loaded on first use."""
+
+    def __init__(self, model: str):
+        self.name = model
+        self._path = resolve_embedding(model)
+        self._encoder: BertEncoder | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> BertEncoder:
+        with self._lock:
+            if self._encoder is None:
+                from rag.models.bert import BertEncoder
+
+                self._encoder = BertEncoder(self._path)
+        return self._encoder
+
+    @property
+    def dimension(self) -> int:
+        return self._load().dimension
+
+    def embed(self, texts: list[str], batch_size: int = 64) -> list[list[float]]:
+        encoder = self._load()
+        # Texts of like length share a batch (little padding), as sentence-transformers does.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors: list[list[float]] = [[] for _ in texts]
+        for first in range(0, len(order), batch_size):
+            batch = order[first : first + batch_size]
+            for i, row in zip(batch, encoder.encode([texts[i] for i in batch]).tolist()):
+                vectors[i] = row
+        return vectors
 
 
 class SentenceTransformerEmbedder:
