@@ -9,7 +9,7 @@ import rag
 from rag import errors
 from rag.answer.generate import Generator, LlamaGenerator, OpenAIGenerator
 from rag.bench.run import RecordingGenerator
-from rag.models.embed import Embedder, NumpyBertEmbedder, SentenceTransformerEmbedder
+from rag.models.embed import BertEmbedder, Embedder, SentenceTransformerEmbedder
 from rag.offline import LIBRARY_ENV, keep_libraries_offline
 
 from fakes import FakeEmbedder, FakeGenerator
@@ -31,7 +31,7 @@ def test_every_generator_has_every_method_of_the_protocol(backend):
     assert all(callable(getattr(backend, name, None)) for name in methods), methods - set(dir(backend))
 
 
-@pytest.mark.parametrize("backend", [SentenceTransformerEmbedder, NumpyBertEmbedder, FakeEmbedder])
+@pytest.mark.parametrize("backend", [SentenceTransformerEmbedder, BertEmbedder, FakeEmbedder])
 def test_every_embedder_has_every_method_of_the_protocol(backend):
     assert {"embed", "dimension", "name"} <= members(Embedder)
     assert members(Embedder) - {"name"} <= set(dir(backend))  # name: an attribute each sets

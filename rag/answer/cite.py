@@ -158,28 +158,36 @@ def support(claim: str, passage: Passage, question_words: frozenset[str] = froze
     best = (0.0, 0, 0)
     for start, end in _windows(passage.text):
         window_text = passage.text[start:end]
-        window = set(content_words(window_text))
-        if len(claim_words & window) < MIN_CLAIM_COVER * len(claim_words):
+        found = held(claim_words, set(content_words(window_text)))
+        if len(found) < MIN_CLAIM_COVER * len(claim_words):
             continue
         if not _polarity_agrees(claim_negated, claim_words, window_text):
             continue
-        score = len(scored_words & window) / len(scored_words)
+        score = len(scored_words & found) / len(scored_words)
         if score > best[0] or (score == best[0] and end - start < best[2] - best[1]):
             best = (score, start, end)
     return best
 
 
 def words_beyond(claim_words: set[str], question_words: frozenset[str] | set[str]) -> set[str]:
-    """The claim's content words the question does not hold in any form: a stem that opens a
-    question word's stem, or is opened by one, is the same word ("Syria" for "Syrian",
-    "Israel" for "Israeli"), so "Russia helped them stay in power in Syria" adds nothing
-    to "Which Syrian leader did Russia help stay in power?".
+    """The claim's content words the question does not hold in any form ("Syria" is in a
+    question about a "Syrian leader"), so "Russia helped them stay in power in Syria" adds
+    nothing to "Which Syrian leader did Russia help stay in power?".
 
     >>> sorted(words_beyond({"syria", "assad"}, {"syrian", "leader"}))
     ['assad']
     """
-    return {word for word in claim_words - question_words
-            if not any(_same_word(word, asked) for asked in question_words)}
+    return claim_words - held(claim_words, question_words)
+
+
+def held(words: set[str], pool: frozenset[str] | set[str]) -> set[str]:
+    """The words that `pool` holds in the same form or another: a stem that opens another
+    is the same word ("iraq" and "iraqi", "israel" and "israeli", "power" and "powerful").
+
+    >>> sorted(held({"iraq", "lebanon", "yemen"}, {"iraqi", "yemen", "govern"}))
+    ['iraq', 'yemen']
+    """
+    return {word for word in words if word in pool or any(_same_word(word, other) for other in pool)}
 
 
 def _same_word(a: str, b: str) -> bool:
