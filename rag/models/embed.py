@@ -1,9 +1,10 @@
 """Text embeddings: the `Embedder` protocol, and the two ways the embedding model runs.
 
-`make_embedder` picks the NumPy encoder (`rag.models.bert`) for a plain BERT
-sentence-transformers model such as the default all-MiniLM-L6-v2: the same
-vectors without importing torch, which is about 5 s of every new process.
-Any other model runs in sentence-transformers itself.
+`make_embedder` gives a plain BERT sentence-transformers model, such as the
+default all-MiniLM-L6-v2, a `BertEmbedder`: questions are embedded by the NumPy
+encoder (`rag.models.bert`), without importing torch, which is about 5 s of
+every new process; large batches (indexing) by sentence-transformers. Any
+other model runs in sentence-transformers alone.
 """
 
 from __future__ import annotations
