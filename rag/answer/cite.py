@@ -158,12 +158,12 @@ def support(claim: str, passage: Passage, question_words: frozenset[str] = froze
     best = (0.0, 0, 0)
     for start, end in _windows(passage.text):
         window_text = passage.text[start:end]
-        found = held(claim_words, set(content_words(window_text)))
-        if len(found) < MIN_CLAIM_COVER * len(claim_words):
+        window = set(content_words(window_text))
+        if len(claim_words & window) < MIN_CLAIM_COVER * len(claim_words):
             continue
         if not _polarity_agrees(claim_negated, claim_words, window_text):
             continue
-        score = len(scored_words & found) / len(scored_words)
+        score = len(scored_words & window) / len(scored_words)
         if score > best[0] or (score == best[0] and end - start < best[2] - best[1]):
             best = (score, start, end)
     return best
