@@ -105,6 +105,13 @@ def test_a_quoted_term_or_code_the_question_lacks_is_an_answer():
     code = check("The `certifi` package provides the CA certificate store that pip bundles.", passages,
                  question="Which package provides the CA certificate store that pip bundles?")
     assert not code.refused and code.citations[0].n == 2
+    # A code word is taken literally, never as another form of a question word ("certificate"):
+    # the passage must hold it, not the question's words (l010 was refused that way).
+    short = "pip uses the `certifi` package for this."
+    terse = [Passage(1, "c1", "pip.md", 0, len(short), short)]
+    literal = check("The `certifi` package provides the CA certificate store that pip bundles [1].", terse,
+                    question="Which package provides the CA certificate store that pip bundles?")
+    assert not literal.refused and literal.citations[0].quote == short
     # The question's own quoted term is no answer.
     echoed = check('A work produced by combining an Application with the Library is a "Combined Work".', passages,
                    question='What is a "Combined Work" produced by combining an Application with the Library?')

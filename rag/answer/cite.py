@@ -146,7 +146,9 @@ def support(claim: str, passage: Passage, question_words: frozenset[str] = froze
     quote-insensitive) occurrence scores 1.0 and is returned exactly.
     """
     claim_words = set(content_words(claim))
-    new_words = words_beyond(claim_words, question_words)
+    # A quoted term or code is taken literally: `certifi` is not another form of "certificate".
+    literal = set(content_words(" ".join(quoted_terms(claim) - question_terms))) - question_words
+    new_words = words_beyond(claim_words, question_words) | literal
     if restates(claim, claim_words, new_words, question_terms):
         return 0.0, 0, 0
     scored_words = new_words or claim_words  # a new quoted term made of the question's words
