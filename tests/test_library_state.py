@@ -129,3 +129,17 @@ def test_a_hidden_passage_is_not_seen_and_the_library_comes_back_whole(small_set
     assert "PELICAN" in other_hidden.upper()
     assert again == seen  # the whole library is back in the cache, exactly
     assert generator.hold_prefix(probes, tmp_path / "museum.state", progress=False) == "held"
+
+
+def test_keys_kept_in_8_bits_get_a_state_of_their_own(small_settings, embedder):
+    plain = new_rag(small_settings, embedder)
+    assert plain.hold_library(plain.library) in ("read", "loaded")
+    eight_bit = small_settings.model_copy(update={"kv_cache_keys": "q8_0"})
+    first = new_rag(eight_bit, embedder)
+    assert first.hold_library(first.library) == "read"  # never the 16-bit state
+    answer = first.ask(QUESTION)
+    assert answer.answer_mode == "library" and answer.raw_text
+    second = new_rag(eight_bit, embedder)
+    assert second.hold_library(second.library) == "loaded"
+    assert second.ask(QUESTION).raw_text == answer.raw_text
+    assert len(list((small_settings.index_dir / "library-state").glob("*.state"))) == 2

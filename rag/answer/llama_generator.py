@@ -19,6 +19,9 @@ from rag.answer.llama_focus import TokenSpans, hidden, seq_state
 from rag.answer.lookup import common_prefix, greedy_text, next_token_logits
 from rag.settings import Settings
 
+# ggml's type numbers (ggml.h) for the cache's keys, without importing llama_cpp before it is needed.
+KV_KEY_TYPES = {"f16": 1, "q8_0": 8}
+
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
@@ -38,6 +41,7 @@ class LlamaGenerator:
         self.temperature = settings.temperature
         self.seed = settings.seed
         self.n_threads = settings.n_threads
+        self.kv_cache_keys = settings.kv_cache_keys
         self.prefix_cache = settings.prefix_cache
         self.prompt_lookup = settings.prompt_lookup and settings.temperature == 0  # it decodes greedily
         self._llm: Llama | None = None
@@ -59,6 +63,7 @@ class LlamaGenerator:
                 n_ctx=self.n_ctx,
                 n_threads=self.n_threads or os.cpu_count(),
                 n_threads_batch=self.n_threads or os.cpu_count(),  # else prompts are read on every core
+                type_k=KV_KEY_TYPES[self.kv_cache_keys],
                 seed=self.seed,
                 verbose=False,
             )
@@ -94,7 +99,9 @@ class LlamaGenerator:
     def model_id(self) -> str:
         from rag.models.catalogue import file_sha256
 
-        return file_sha256(self.model_path, self.model_cache_dir)
+        sha = file_sha256(self.model_path, self.model_cache_dir)
+        # A state saved with 8-bit keys cannot be loaded into a cache of 16-bit ones, nor back.
+        return sha if self.kv_cache_keys == "f16" else f"{sha}+keys-{self.kv_cache_keys}"
 
     def prompt_tokens(self, messages: list[dict]) -> list[int]:
         """The exact tokens `create_chat_completion(messages)` reads."""
