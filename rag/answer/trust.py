@@ -21,8 +21,9 @@ from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from rag.answer.cite import REFUSAL, Checked, SentenceCheck, assemble, check_sentences, is_refusal, words_beyond
+from rag.answer.cite import REFUSAL, Checked, SentenceCheck, assemble, check_sentences, is_refusal
 from rag.answer.decide import Decision, Model, Signals, calibrated_for, decide
+from rag.answer.novelty import words_beyond
 from rag.answer.second_look import SecondLook
 from rag.ingest.text import content_words
 from rag.settings import Settings
