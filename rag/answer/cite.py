@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from rag.answer.novelty import quoted_terms, restates, words_beyond
+from rag.answer.novelty import claim_news, quoted_terms, restates
 from rag.ingest.sentences import sentence_spans
 from rag.ingest.text import TYPOGRAPHY as _FOLD
 from rag.ingest.text import content_words
@@ -144,9 +144,7 @@ def support(claim: str, passage: Passage, question_words: frozenset[str] = froze
     quote-insensitive) occurrence scores 1.0 and is returned exactly.
     """
     claim_words = set(content_words(claim))
-    # A quoted term or code is taken literally: `certifi` is not another form of "certificate".
-    literal = set(content_words(" ".join(quoted_terms(claim) - question_terms))) - question_words
-    new_words = words_beyond(claim_words, question_words) | literal
+    new_words = claim_news(claim, claim_words, question_words, question_terms)
     if restates(claim, claim_words, new_words, question_terms):
         return 0.0, 0, 0
     scored_words = new_words or claim_words  # a new quoted term made of the question's words

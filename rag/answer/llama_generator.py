@@ -19,9 +19,6 @@ from rag.answer.llama_focus import TokenSpans, hidden, seq_state
 from rag.answer.lookup import common_prefix, greedy_text, next_token_logits
 from rag.settings import Settings
 
-# ggml's type numbers (ggml.h) for the cache's keys, without importing llama_cpp before it is needed.
-KV_KEY_TYPES = {"f16": 1, "q8_0": 8}
-
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
@@ -56,14 +53,16 @@ class LlamaGenerator:
             self._llm.close()  # a larger context needs a new llama.cpp context
             self._llm = None
         if self._llm is None:
+            import llama_cpp
             from llama_cpp import Llama
 
+            key_types = {"f16": llama_cpp.GGML_TYPE_F16, "q8_0": llama_cpp.GGML_TYPE_Q8_0}
             self._llm = Llama(
                 model_path=str(self.model_path),
                 n_ctx=self.n_ctx,
                 n_threads=self.n_threads or os.cpu_count(),
                 n_threads_batch=self.n_threads or os.cpu_count(),  # else prompts are read on every core
-                type_k=KV_KEY_TYPES[self.kv_cache_keys],
+                type_k=key_types[self.kv_cache_keys],
                 seed=self.seed,
                 verbose=False,
             )

@@ -29,6 +29,14 @@ def words_beyond(claim_words: set[str], question_words: frozenset[str] | set[str
     return claim_words - held(claim_words, question_words)
 
 
+def claim_news(claim: str, claim_words: set[str], question_words: frozenset[str],
+               question_terms: frozenset[str] = frozenset()) -> set[str]:
+    """The claim's new content words: those beyond the question in any form, and the words of a
+    quoted term or code the question lacks, taken literally (`certifi` is not "certificate")."""
+    literal = set(content_words(" ".join(quoted_terms(claim) - question_terms))) - question_words
+    return words_beyond(claim_words, question_words) | literal
+
+
 def held(words: set[str], pool: frozenset[str] | set[str]) -> set[str]:
     """The words that `pool` holds in the same form or another: a stem that opens another
     is the same word ("iraq" and "iraqi", "israel" and "israeli", "power" and "powerful").
