@@ -262,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--scale", help="synthetic corpus sizes, comma-separated (default 10000,100000)")
     bench.add_argument("--index-chunks", type=int, help="chunks to index for throughput (default 1000)")
     bench.add_argument("--fast-model", help="model of the fast configuration (default qwen2.5-coder-0.5b)")
-    bench.add_argument("--only", help="comma-separated sections: answers,retrieval,indexing,cold_start")
+    bench.add_argument("--only", help="comma-separated sections: default_alone,answers,retrieval,indexing,cold_start")
     bench.add_argument("--out", help="results folder (default bench/)")
     bench.set_defaults(run=cmd_bench)
 

@@ -14,6 +14,7 @@ ANSWER_TARGETS: dict[str, dict[str, float]] = {
     "fast": {"first_token_ms": 1500, "total_ms": 4000, "overhead": 0.10},
     "retrieval answers": {"overhead": 0.10},
 }
+ALONE = "default, alone (no other model loaded)"
 _WHAT = {"first_token_ms": "first token p50 (ms)", "total_ms": "whole answer p50 (ms)",
          "overhead": "overhead over plain llama-cpp-python"}
 
@@ -26,6 +27,9 @@ def check_targets(r: dict) -> list[dict]:
         for key, bound in (targets.items() if answers else ()):
             value = answers.get(key) if key == "overhead" else answers[key]["p50"]
             rows.append(_target(f"{name}: {_WHAT[key]}", value, bound))
+    alone = r.get("default_alone")
+    for key, bound in (ANSWER_TARGETS["default"].items() if alone else ()):
+        rows.append(_target(f"default, alone: {_WHAT[key]}", alone[key]["p50"], bound))
     largest = r.get("retrieval", {}).get("100000")
     if largest:
         rows.append(_target("hybrid retrieval p50 at 100,000 chunks (ms)", largest["hybrid"]["p50"],
@@ -46,11 +50,14 @@ def render_markdown(r: dict) -> str:
              f"{m.get('load_average')}", "",
              "Short factual questions from eval/qa.jsonl; times in ms unless marked.", ""]
     lines += [f"- {name} measured {m['date']}, load average {m['load_average']}, LLM threads {m['n_threads']}"
-              + (f", {m['questions']} questions" if name in ("answers", "retrieval") else "")
+              + (f", {m['questions']} questions" if name in ("default_alone", "answers", "retrieval") else "")
               for name, m in r.get("measured", {}).items()] + [""]
     lines += _table(["target", "measured", "target", "met"],
                     [[t["what"], t["value"], t["target"], "✔" if t["met"] else "✘"] for t in r.get("targets", [])])
-    if "answers" in r:
+    configurations = dict(r.get("answers", {}))
+    if "default_alone" in r:
+        configurations[ALONE] = r["default_alone"]
+    if configurations:
         lines += ["", "## Answers", ""]
         lines += _table(
             ["configuration", "model", "passages", "passage chars", "prefix cache", "prompt tokens p50",
@@ -59,7 +66,7 @@ def render_markdown(r: dict) -> str:
               a["prompt_tokens"]["p50"], _pair(a["first_token_ms"]), _pair(a["total_ms"]),
               f"{a['plain_first_token_ms']['p50']} / {a['plain_total_ms']['p50']}" if "overhead" in a else "",
               f"{a['overhead']:+.1%}" if "overhead" in a else "", f"{a['refused']}/{a['questions']}"]
-             for name, a in r["answers"].items()])
+             for name, a in configurations.items()])
     lines += _levers(r)
     if "retrieval" in r:
         lines += ["", "## Retrieval (query embedding included; synthetic corpora use random unit vectors)", ""]

@@ -3,6 +3,8 @@
 Sections (each can be run alone with `--only`; results are merged into
 bench/results.json and rendered to bench/results.md):
 
+    default_alone  the default configuration with no other model loaded, as a user runs it: the
+                first token and whole answer the targets are checked against
     answers     first token and whole answer p50/p95 per configuration, prompt tokens, and our
                 end-to-end time over a plain llama-cpp-python call on the identical prompt;
                 the levers are configurations with one setting switched off, and all of them
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     from rag.models.embed import Embedder
 
 BENCH_DIR = PROJECT_ROOT / "bench"
-SECTIONS = ("answers", "retrieval", "indexing", "cold_start")
+SECTIONS = ("default_alone", "answers", "retrieval", "indexing", "cold_start")
 FACTUAL_TYPES = ("factoid", "date-number", "who-said", "paraphrase")
 # Asked once before timing starts; not one of the timed questions, so that no timed prompt
 # finds itself already in the model's cache.
@@ -247,6 +249,9 @@ def run_bench(base: Settings, sections: Iterable[str] = SECTIONS, questions: int
         store = ensure_index(base, embedder, progress=False)
         configs = configurations(base, fast_model)
         runners = {
+            # Alone, because eight models loaded at once slow each library answer's start by about 0.15 s.
+            "default_alone": (f"default alone: {len(asked)} questions",
+                              lambda: bench_answers({"default": configs["default"]}, asked, embedder, store, log)["default"]),
             "answers": (f"answers: {len(asked)} questions x {len(configs)} configurations, interleaved",
                         lambda: bench_answers(configs, asked, embedder, store, log)),
             "retrieval": (f"retrieval: seeds and {', '.join(map(str, scales))} synthetic chunks",
