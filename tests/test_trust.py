@@ -144,3 +144,51 @@ def test_a_model_without_a_calibrated_decision_is_decided_by_the_checks(settings
     assert answer.signals["answerable"] == 0.01  # still recorded, for `rag eval calibrate`
     calibrated = RAG(settings, embedder=embedder, generator=FakeGenerator(reply, yes=0.01), progress=False)
     assert calibrated.ask("Who is Colin Clarke?").refused
+
+
+LIBRARY = [
+    "The museum opens on weekdays, not on holidays.",
+    "Colin Clarke, director of research at the Soufan Group, spoke about the Kremlin.",
+    "The Red Sea is a key trade route.",
+    "Weather in Yemen is hot in summer.",
+    "Ruslan Suleymanov said the Kremlin wants friends who test the nerves of Moscow's enemies.",
+    "Hezbollah is based in Lebanon.",
+]
+WHO_SAID = "Who said the Kremlin wants friends who test the nerves of Moscow's enemies?"
+
+
+def verify_in_library(settings, first: str, retry: str, ranked_n: list[int]):
+    """Verify `first` as an answer from the whole LIBRARY, retrieval ranking passages `ranked_n` first;
+    the model answers a second chance with `retry`."""
+    from rag.answer.trust import Verifier
+
+    library = [passage(n, text) for n, text in enumerate(LIBRARY, start=1)]
+    ranked = [library[n - 1] for n in ranked_n]
+    generator = FakeGenerator(retry, yes=0.9)
+    verifier = Verifier(generator, settings, library, WHO_SAID, [], ranked, lambda claim: ranked)
+    return verifier.verify(first), generator
+
+
+def test_a_library_answer_citing_none_of_the_top_passages_gets_a_focused_second_chance(settings):
+    # Found on eval q019: the right kind of fact (a speaker) from the wrong passage of the library.
+    wrong = "Colin Clarke, director of research at the Soufan Group [2]."
+    right = "Ruslan Suleymanov said the Kremlin wants friends who test the nerves of Moscow's enemies [5]."
+    verdict, generator = verify_in_library(settings, wrong, right, ranked_n=[5])
+    assert verdict.raw.strip() == right and [c.n for c in verdict.checked.citations] == [5]
+    # The second chance saw only the top-ranked passage: every other one was hidden from it.
+    (hidden,) = generator.hidden
+    assert len(hidden) == len(LIBRARY) - 1 and not any("Suleymanov" in text for text in hidden)
+    assert "most likely to answer" in generator.prompts[0][-1]["content"]
+
+
+def test_a_focused_second_chance_is_kept_only_if_its_passages_hold_more_of_the_question(settings):
+    first = "Colin Clarke, director of research at the Soufan Group [2]."
+    verdict, generator = verify_in_library(settings, first, "Weather in Yemen is hot in summer [4].", ranked_n=[4, 5])
+    assert verdict.raw == first and len(generator.prompts) == 1  # asked, and not taken
+    # Not asked when the top passages hold no more of the question's words than the cited one.
+    verdict, generator = verify_in_library(settings, first, "unused", ranked_n=[4])
+    assert verdict.raw == first and generator.prompts == []
+    # An answer that cites a top-ranked passage is not asked again.
+    on_ranking = "Ruslan Suleymanov said the Kremlin wants friends who test the nerves of Moscow's enemies [5]."
+    verdict, generator = verify_in_library(settings, on_ranking, "unused", ranked_n=[5])
+    assert verdict.raw == on_ranking and generator.prompts == []

@@ -8,7 +8,12 @@
    second chance, when the decision could still take an answer: the question
    again with the retrieved passages named, answered in one sentence with its
    passage number. It is kept only if it passes the same checks.
-4. The calibrated decision (`rag.answer.decide`) weighs the signals and may still refuse.
+4. With the whole library in the prompt, an answer that cites none of the passages
+   retrieval ranks first (often the right kind of fact from the wrong passage: another
+   speaker, another outlet) gets a focused second chance: the same question with only
+   those passages visible. It replaces the answer only if it passes the same checks and
+   its cited passages hold more of the question's words.
+5. The calibrated decision (`rag.answer.decide`) weighs the signals and may still refuse.
 
 With `second_look` off only the word-overlap check runs: negated and causal
 sentences are then never kept, and nothing else is decided.
@@ -23,7 +28,8 @@ from typing import TYPE_CHECKING
 
 from rag.answer.cite import REFUSAL, Checked, SentenceCheck, assemble, check_sentences, is_refusal
 from rag.answer.decide import Decision, Model, Signals, calibrated_for, decide
-from rag.answer.novelty import words_beyond
+from rag.answer.novelty import held, words_beyond
+from rag.answer.prompts import format_passage
 from rag.answer.second_look import SecondLook
 from rag.ingest.text import content_words
 from rag.settings import Settings
@@ -72,6 +78,12 @@ class Verifier:
                 retried = self._checked(retry)
                 if not retried.refused:
                     checked, used = retried, retry
+        elif self._off_the_ranking(checked):
+            retry = self._second_chance(focused=True)
+            if retry is not None:
+                retried = self._checked(retry)
+                if not retried.refused and self._coverage(_cited(retried)) > self._coverage(_cited(checked)):
+                    checked, used = retried, retry
         if checked.refused:
             return Verdict(checked, used, Decision(False, None, _refusal_reason(used)))
         decision = self._decide(self._signals(checked))
@@ -80,12 +92,30 @@ class Verifier:
                               sentences=checked.sentences)
         return Verdict(checked, used, decision)
 
-    def _second_chance(self) -> str | None:
-        """The model's answer with the retrieved passages named, or None when it would not be used."""
+    def _second_chance(self, focused: bool = False) -> str | None:
+        """The model's answer with the retrieved passages named (`focused`: the only ones it
+        sees), or None when it would not be used."""
         text = self.look.second_chance_text(self.question, self.ranked)
         if not self.look.fits(text, self.history, self.settings.max_tokens) or not self._could_answer():
             return None
-        return "".join(self.generator.stream(self.look.ask(text, self.history), self.settings.max_tokens))
+        visible = {p.n for p in self.ranked}
+        hide = [format_passage(p) for p in self.prompt_passages if p.n not in visible] if focused else []
+        return "".join(self.generator.stream(self.look.ask(text, self.history), self.settings.max_tokens, hide=hide))
+
+    def _off_the_ranking(self, checked: Checked) -> bool:
+        """Does an answer from the whole library cite none of the passages retrieval ranks first,
+        while those hold more of the question's words than the ones it cites (else a focused
+        answer could not be kept)? With retrieved passages in the prompt every citation is one of them."""
+        if checked.refused or not self.ranked or len(self.prompt_passages) <= len(self.ranked):
+            return False
+        ranked = {p.n for p in self.ranked}
+        return not _cited(checked) & ranked and self._coverage(ranked) > self._coverage(_cited(checked))
+
+    def _coverage(self, numbers: set[int]) -> float:
+        """Share of the question's content words that passages `numbers` hold, in any form."""
+        asked = set(content_words(self.question))
+        held_words = {w for p in self.prompt_passages if p.n in numbers for w in content_words(p.text)}
+        return len(held(asked, held_words)) / len(asked) if asked else 0.0
 
     @cached_property
     def answerable(self) -> float | None:
@@ -132,6 +162,10 @@ class Verifier:
             new_share=new_share(" ".join(s.claim for s in kept), self.question),
             support=min(s.score for s in kept),
         )
+
+
+def _cited(checked: Checked) -> set[int]:
+    return {c.n for c in checked.citations}
 
 
 def _refusal_reason(raw: str) -> str:
