@@ -28,8 +28,9 @@ def check_targets(r: dict) -> list[dict]:
             value = answers.get(key) if key == "overhead" else answers[key]["p50"]
             rows.append(_target(f"{name}: {_WHAT[key]}", value, bound))
     alone = r.get("default_alone")
-    for key, bound in (ANSWER_TARGETS["default"].items() if alone else ()):
-        rows.append(_target(f"default, alone: {_WHAT[key]}", alone[key]["p50"], bound))
+    if alone:
+        for key, bound in ANSWER_TARGETS["default"].items():
+            rows.append(_target(f"default, alone: {_WHAT[key]}", alone[key]["p50"], bound))
     largest = r.get("retrieval", {}).get("100000")
     if largest:
         rows.append(_target("hybrid retrieval p50 at 100,000 chunks (ms)", largest["hybrid"]["p50"],
