@@ -21,7 +21,7 @@ from typing import Any
 from rag.answer.cite import REFUSAL, Checked
 from rag.answer.generate import Generator, make_generator
 from rag.answer.library_cache import LibraryPlan, plan_library, probe_messages, state_file
-from rag.answer.prompts import PROMPT_MARGIN_TOKENS, build_messages, fit_passages, format_passage, prompt_size
+from rag.answer.prompts import PROMPT_MARGIN_TOKENS, build_messages, fit_passages, hidden_texts, prompt_size
 from rag.answer.trust import Verifier
 from rag.index.build import ensure_index
 from rag.index.reader import open_store
@@ -231,8 +231,7 @@ class RAG:
         `library_focus` best retrieved (none hidden when library_focus is 0)."""
         if not self.settings.library_focus:
             return []
-        visible = {p.n for p in plan.ranked(self.retrieve(query, self.settings.library_focus, mode))}
-        return [format_passage(p) for p in plan.passages if p.n not in visible]
+        return hidden_texts(plan.passages, plan.ranked(self.retrieve(query, self.settings.library_focus, mode)))
 
     def _library_candidates(self, plan: LibraryPlan, shown: list[Passage]):
         """Where an uncited sentence of a library answer may be found: the retrieved passages,

@@ -62,6 +62,12 @@ def format_passage(passage: Passage) -> str:
     return f"[{passage.n}] {inert(passage.text)}"
 
 
+def hidden_texts(passages: list[Passage], visible: list[Passage]) -> list[str]:
+    """The formatted `passages` that are not among `visible`: what a focused reply must not see."""
+    shown = {p.n for p in visible}
+    return [format_passage(p) for p in passages if p.n not in shown]
+
+
 def format_passages(passages: list[Passage]) -> str:
     return "\n\n".join(format_passage(p) for p in passages)
 

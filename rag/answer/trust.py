@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from rag.answer.cite import REFUSAL, Checked, SentenceCheck, assemble, check_sentences, is_refusal
 from rag.answer.decide import Decision, Model, Signals, calibrated_for, decide
 from rag.answer.novelty import held, words_beyond
-from rag.answer.prompts import format_passage
+from rag.answer.prompts import hidden_texts
 from rag.answer.second_look import SecondLook
 from rag.ingest.text import content_words
 from rag.settings import Settings
@@ -73,17 +73,13 @@ class Verifier:
             return Verdict(checked, raw, Decision(True, None, "every kept sentence is in its cited passage (no second look)"))
         used = raw
         if checked.refused and self.ranked:
-            retry = self._second_chance()
-            if retry is not None:
-                retried = self._checked(retry)
-                if not retried.refused:
-                    checked, used = retried, retry
+            found = self._retried()
+            if found is not None:
+                checked, used = found
         elif self._off_the_ranking(checked):
-            retry = self._second_chance(focused=True)
-            if retry is not None:
-                retried = self._checked(retry)
-                if not retried.refused and self._coverage(_cited(retried)) > self._coverage(_cited(checked)):
-                    checked, used = retried, retry
+            found = self._retried(focused=True)
+            if found is not None and self._coverage(_cited(found[0])) > self._coverage(_cited(checked)):
+                checked, used = found
         if checked.refused:
             return Verdict(checked, used, Decision(False, None, _refusal_reason(used)))
         decision = self._decide(self._signals(checked))
@@ -92,14 +88,21 @@ class Verifier:
                               sentences=checked.sentences)
         return Verdict(checked, used, decision)
 
+    def _retried(self, focused: bool = False) -> tuple[Checked, str] | None:
+        """The second chance, checked, with its raw text; None when not asked or refused."""
+        retry = self._second_chance(focused)
+        if retry is None:
+            return None
+        retried = self._checked(retry)
+        return None if retried.refused else (retried, retry)
+
     def _second_chance(self, focused: bool = False) -> str | None:
         """The model's answer with the retrieved passages named (`focused`: the only ones it
         sees), or None when it would not be used."""
         text = self.look.second_chance_text(self.question, self.ranked)
         if not self.look.fits(text, self.history, self.settings.max_tokens) or not self._could_answer():
             return None
-        visible = {p.n for p in self.ranked}
-        hide = [format_passage(p) for p in self.prompt_passages if p.n not in visible] if focused else []
+        hide = hidden_texts(self.prompt_passages, self.ranked) if focused else []
         return "".join(self.generator.stream(self.look.ask(text, self.history), self.settings.max_tokens, hide=hide))
 
     def _off_the_ranking(self, checked: Checked) -> bool:
