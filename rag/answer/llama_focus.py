@@ -69,7 +69,9 @@ def seq_state(llm: Llama, prefix_tokens: int) -> bytes:
     size = llama_cpp.llama_state_seq_get_size(llm.ctx, 0)
     buffer = (ctypes.c_uint8 * size)()
     written = llama_cpp.llama_state_seq_get_data(llm.ctx, buffer, size, 0)
-    return bytes(buffer[:written])
+    # string_at copies the bytes at once; slicing a ctypes array would build a list of ints
+    # first (1.5 s and about 0.9 GB more for a 100 MB cache).
+    return ctypes.string_at(buffer, written)
 
 
 @contextlib.contextmanager
