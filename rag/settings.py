@@ -117,8 +117,9 @@ class Settings(BaseSettings):
     second_look: bool = Field(
         default=True,
         description="Ask the model to confirm each cited sentence and whether the passages answer at all, "
-        "retry a refusal with the best passages named (and, from the cached library, an answer citing none of them, "
-        "with only those visible), and decide with the calibrated model (rag/answer/decision.json).",
+        "retry a refusal with the best passages named (and, from the cached library, an answer whose cited passages "
+        "hold fewer of the question's words than one of the 3 best, with only those 3 visible), and decide with the "
+        "calibrated model (rag/answer/decision.json).",
     )
     refusal_threshold: float | None = Field(
         default=None, ge=0.0, le=1.0,

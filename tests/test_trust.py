@@ -178,7 +178,20 @@ def test_a_library_answer_citing_none_of_the_top_passages_gets_a_focused_second_
     # The second chance saw only the top-ranked passage: every other one was hidden from it.
     (hidden,) = generator.hidden
     assert len(hidden) == len(LIBRARY) - 1 and not any("Suleymanov" in text for text in hidden)
-    assert "most likely to answer" in generator.prompts[0][-1]["content"]
+    # It was the question itself, as the first answer was asked.
+    assert WHO_SAID in generator.prompts[0][-1]["content"]
+    assert "most likely to answer" not in generator.prompts[0][-1]["content"]
+
+
+def test_a_library_answer_citing_a_lesser_top_passage_gets_a_focused_second_chance(settings):
+    # Found on eval q023: an outlet from the second-ranked passage, while the first one names the right outlet.
+    lesser = "Colin Clarke, director of research at the Soufan Group [2]."
+    right = "Ruslan Suleymanov said the Kremlin wants friends who test the nerves of Moscow's enemies [5]."
+    verdict, generator = verify_in_library(settings, lesser, right, ranked_n=[5, 2, 3, 4])
+    assert verdict.raw.strip() == right and [c.n for c in verdict.checked.citations] == [5]
+    # It saw the three best-ranked passages: the fourth-ranked one was hidden with the rest.
+    (hidden,) = generator.hidden
+    assert len(hidden) == len(LIBRARY) - 3 and any("Weather in Yemen" in text for text in hidden)
 
 
 def test_a_focused_second_chance_is_kept_only_if_its_passages_hold_more_of_the_question(settings):
@@ -192,3 +205,20 @@ def test_a_focused_second_chance_is_kept_only_if_its_passages_hold_more_of_the_q
     on_ranking = "Ruslan Suleymanov said the Kremlin wants friends who test the nerves of Moscow's enemies [5]."
     verdict, generator = verify_in_library(settings, on_ranking, "unused", ranked_n=[5])
     assert verdict.raw == on_ranking and generator.prompts == []
+
+
+def test_a_second_chance_citing_a_lesser_passage_is_focused_too(settings):
+    # Found on eval q007: after a refusal, the second chance (whole library) restated the question
+    # from a lesser passage; the passage retrieval ranks first names the leader.
+    from rag.answer.trust import Verifier
+
+    library = [passage(n, text) for n, text in enumerate(LIBRARY, start=1)]
+    lesser = "Colin Clarke, director of research at the Soufan Group [2]."
+    right = "Ruslan Suleymanov said the Kremlin wants friends who test the nerves of Moscow's enemies [5]."
+    generator = FakeGenerator()
+    generator.reply = lambda messages: right if generator.hidden[-1] else lesser
+    ranked = [library[4], library[1]]
+    verdict = Verifier(generator, settings, library, WHO_SAID, [], ranked, lambda claim: ranked).verify(REFUSAL)
+    assert verdict.raw.strip() == right and [c.n for c in verdict.checked.citations] == [5]
+    assert "most likely to answer" in generator.prompts[0][-1]["content"] and generator.hidden[0] == []
+    assert len(generator.prompts) == 2 and len(generator.hidden[1]) == len(LIBRARY) - 2
