@@ -131,6 +131,40 @@ def test_a_hidden_passage_is_not_seen_and_the_library_comes_back_whole(small_set
     assert generator.hold_prefix(probes, tmp_path / "museum.state", progress=False) == "held"
 
 
+def test_every_prompt_is_read_from_the_end_of_the_held_library(small_settings, tmp_path):
+    # Found on eval q010: llama-cpp-python reused the "Question: ..." the call before had left in the
+    # cache, so the question's tokens were read in another batch and its answer depended on what was
+    # asked before it. Each prompt must be read from the library's end, whatever came before.
+    from rag.answer.lookup import common_prefix
+    from rag.answer.prompts import build_messages
+
+    generator = LlamaGenerator(resolve_llm(small_settings.model, small_settings.model_cache_dir), small_settings)
+    passages, prompts = museum_passages(), small_settings.prompts_dir
+    probes = (build_messages(passages, "Who?", [], prompts),
+              build_messages(passages, "And when?", [{"role": "user", "content": "What?"},
+                                                     {"role": "assistant", "content": "This."}], prompts))
+    generator.hold_prefix(probes, tmp_path / "museum.state", progress=False)
+    library = len(common_prefix(*(generator.prompt_tokens(p) for p in probes)))
+    llm = generator.llama()
+    reads: list[tuple[int, int]] = []  # (where a read starts, how many tokens it reads)
+    plain_eval = llm.eval
+
+    def recorded_eval(tokens):
+        reads.append((llm.n_tokens, len(tokens)))
+        return plain_eval(tokens)
+
+    llm.eval = recorded_eval
+    answers = []
+    for question in ("What is the secret password of the museum?", "What does the museum cafe sell?",
+                     "What is the secret password of the museum?"):
+        messages = build_messages(passages, question, [], prompts)
+        answers.append("".join(generator.stream(messages, 8)))
+        generator.yes_probability(messages)
+    prompt_reads = [start for start, count in reads if count > 1]  # written tokens are read one at a time
+    assert prompt_reads == [library] * 6
+    assert answers[0] == answers[2]
+
+
 def test_keys_kept_in_8_bits_get_a_state_of_their_own(small_settings, embedder):
     plain = new_rag(small_settings.model_copy(update={"kv_cache_keys": "f16"}), embedder)
     assert plain.hold_library(plain.library) == "read"

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.answer.llama_focus import TokenSpans, hidden, seq_state
+from rag.answer.llama_focus import TokenSpans, hidden, keep_prefix, seq_state
 from rag.answer.lookup import common_prefix, greedy_text, next_token_logits
 from rag.settings import Settings
 
@@ -125,7 +125,9 @@ class LlamaGenerator:
         tokens = self.prompt_tokens(messages)
         yes, no = self._yes_no_tokens()
         with self.lock:
-            logits = next_token_logits(self._load(), tokens)
+            llm = self._load()
+            self._from_the_prefix(llm)
+            logits = next_token_logits(llm, tokens)
         return _share(logits, yes, no)
 
     def _yes_no_tokens(self) -> tuple[list[int], list[int]]:
@@ -145,6 +147,7 @@ class LlamaGenerator:
                 # llama-cpp-python keeps the tokens of the last call and re-reads only what
                 # differs; a reset forgets them, so the whole prompt is read again.
                 llm.reset()
+            self._from_the_prefix(llm)
             with self._hiding(llm, hide):
                 if prompt is not None:
                     yield from greedy_text(llm, prompt, max_tokens)
@@ -160,6 +163,19 @@ class LlamaGenerator:
                     delta = chunk["choices"][0]["delta"].get("content")
                     if delta:
                         yield delta
+
+    def _from_the_prefix(self, llm: Llama) -> None:
+        """Forget what the cache holds past the held library, so every prompt is read from its end.
+
+        llama-cpp-python would reuse all a prompt shares with the one before ("Question:"
+        after the library, a first word two questions share). The tokens read together would
+        then differ, and the kernels' last digits with them: a question's answer would depend
+        on what was asked before it (eval q010 did). Reading those few tokens again costs
+        next to nothing."""
+        from rag.answer import llama_state
+
+        if self._prefix is not None and llama_state.holds(llm, self._prefix[1]):
+            keep_prefix(llm, len(self._prefix[1]))
 
     def _hiding(self, llm: Llama, hide: Sequence[str]) -> contextlib.AbstractContextManager:
         """Hide `hide` from the held prefix for one reply; nothing to hide, or no prefix held: no change."""
