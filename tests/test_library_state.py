@@ -110,14 +110,23 @@ def museum_passages():
     return [Passage(n, f"c{n}", "museum.txt", 0, len(t), t) for n, t in enumerate(texts, start=1)]
 
 
+def museum_generator(settings):
+    """A real generator over the museum passages, and the two probes whose common start is the held library."""
+    from rag.answer.prompts import build_messages
+
+    generator = LlamaGenerator(resolve_llm(settings.model, settings.model_cache_dir), settings)
+    passages = museum_passages()
+    probes = (build_messages(passages, "Who?", [], settings.prompts_dir),
+              build_messages(passages, "And when?", [{"role": "user", "content": "What?"},
+                                                     {"role": "assistant", "content": "This."}], settings.prompts_dir))
+    return generator, passages, probes
+
+
 def test_a_hidden_passage_is_not_seen_and_the_library_comes_back_whole(small_settings, tmp_path):
     from rag.answer.prompts import build_messages, format_passage
 
-    generator = LlamaGenerator(resolve_llm(small_settings.model, small_settings.model_cache_dir), small_settings)
-    passages, prompts = museum_passages(), small_settings.prompts_dir
-    probes = (build_messages(passages, "Who?", [], prompts),
-              build_messages(passages, "And when?", [{"role": "user", "content": "What?"},
-                                                     {"role": "assistant", "content": "This."}], prompts))
+    generator, passages, probes = museum_generator(small_settings)
+    prompts = small_settings.prompts_dir
     assert generator.hold_prefix(probes, tmp_path / "museum.state", progress=False) == "read"
     question = build_messages(passages, "What is the secret password of the museum?", [], prompts)
     seen = "".join(generator.stream(question, 16))
@@ -138,11 +147,8 @@ def test_every_prompt_is_read_from_the_end_of_the_held_library(small_settings, t
     from rag.answer.lookup import common_prefix
     from rag.answer.prompts import build_messages
 
-    generator = LlamaGenerator(resolve_llm(small_settings.model, small_settings.model_cache_dir), small_settings)
-    passages, prompts = museum_passages(), small_settings.prompts_dir
-    probes = (build_messages(passages, "Who?", [], prompts),
-              build_messages(passages, "And when?", [{"role": "user", "content": "What?"},
-                                                     {"role": "assistant", "content": "This."}], prompts))
+    generator, passages, probes = museum_generator(small_settings)
+    prompts = small_settings.prompts_dir
     generator.hold_prefix(probes, tmp_path / "museum.state", progress=False)
     library = len(common_prefix(*(generator.prompt_tokens(p) for p in probes)))
     llm = generator.llama()

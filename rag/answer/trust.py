@@ -11,10 +11,9 @@
 4. With the whole library in the prompt, an answer (the first or the second chance's)
    whose cited passages hold fewer of the question's words than one of those retrieval
    ranks first (often the right kind of fact from the wrong passage: another speaker,
-   another outlet) gets a focused second chance:
-   the same question, with only the FOCUSED_PASSAGES best-ranked passages visible. It
-   replaces the answer only if it passes the same checks and its cited passages hold more
-   of the question's words.
+   another outlet) gets a focused second chance: the same question, with only the
+   FOCUSED_PASSAGES best-ranked passages visible. It replaces the answer only if it
+   passes the same checks and its cited passages hold more of the question's words.
 5. The calibrated decision (`rag.answer.decide`) weighs the signals and may still refuse.
 
 With `second_look` off only the word-overlap check runs: negated and causal
