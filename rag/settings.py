@@ -118,7 +118,8 @@ class Settings(BaseSettings):
         default=True,
         description="Ask the model to confirm each cited sentence and whether the passages answer at all, "
         "retry a refusal with the best passages named (and, from the cached library, an answer whose cited passages "
-        "hold fewer of the question's words than one of the 3 best, with only those 3 visible), and decide with the "
+        "hold fewer of the question's words than one of the 3 best, or a refusal refused again, with only those 3 "
+        "visible), and decide with the "
         "calibrated model (rag/answer/decision.json).",
     )
     refusal_threshold: float | None = Field(

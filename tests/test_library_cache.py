@@ -76,7 +76,7 @@ def test_every_question_starts_with_the_same_prompt_prefix(settings, embedder):
     rag.ask("And what did he say?", [{"role": "user", "content": "Who is Colin Clarke?"},
                                      {"role": "assistant", "content": "A director [3]."}])
     calls = rag.generator.prompts + rag.generator.probes  # answers, second chances, yes/no questions
-    assert len(rag.generator.prompts) == 4  # each refusal got its second chance
+    assert len(rag.generator.prompts) == 6  # each refusal got its second chance, then a focused one
     first = calls[0][-1]["content"]
     library_end = first.index("Question:")
     for messages in calls:

@@ -222,3 +222,40 @@ def test_a_second_chance_citing_a_lesser_passage_is_focused_too(settings):
     assert verdict.raw.strip() == right and [c.n for c in verdict.checked.citations] == [5]
     assert "most likely to answer" in generator.prompts[0][-1]["content"] and generator.hidden[0] == []
     assert len(generator.prompts) == 2 and len(generator.hidden[1]) == len(LIBRARY) - 2
+
+
+def refused_twice(settings, question: str, focused_reply: str, ranked_n: list[int]):
+    """Verify a refusal from the whole LIBRARY whose second chance refuses too; with all but the
+    best-ranked passages hidden the model answers `focused_reply`."""
+    from rag.answer.trust import Verifier
+
+    library = [passage(n, text) for n, text in enumerate(LIBRARY, start=1)]
+    generator = FakeGenerator(yes=0.9)
+    generator.reply = lambda messages: focused_reply if generator.hidden[-1] else REFUSAL
+    ranked = [library[n - 1] for n in ranked_n]
+    verdict = Verifier(generator, settings, library, question, [], ranked, lambda claim: ranked).verify(REFUSAL)
+    return verdict, generator
+
+
+def test_a_refusal_refused_again_gets_a_focused_chance(settings):
+    # Found on the seeds: the model refused twice with the whole library in front of it, and
+    # answered right when it saw only the passages retrieval ranks first.
+    right = "Ruslan Suleymanov said the Kremlin wants friends who test the nerves of Moscow's enemies [5]."
+    verdict, generator = refused_twice(settings, WHO_SAID, right, ranked_n=[5, 2])
+    assert not verdict.checked.refused and verdict.raw.strip() == right
+    assert [bool(hidden) for hidden in generator.hidden] == [False, True]  # second chance, then focused
+    assert len(generator.hidden[1]) == len(LIBRARY) - 2
+    assert WHO_SAID in generator.prompts[1][-1]["content"]
+
+
+def test_a_focused_chance_after_refusals_must_hold_the_names_the_question_gives(settings):
+    # Found on eval q118: "Which Fatah official attended ...?" answered "A Houthi official attended ..."
+    # from the one passage about the conference; the documents never name a Fatah official.
+    question = "Which Hezbollah official said the Kremlin wants friends who test the nerves of Moscow's enemies?"
+    other_one = "Ruslan Suleymanov said the Kremlin wants friends who test the nerves of Moscow's enemies [5]."
+    verdict, generator = refused_twice(settings, question, other_one, ranked_n=[5, 6])
+    assert verdict.checked.refused and len(generator.prompts) == 2  # asked, and not taken
+    # The same answer is taken for a question whose names the cited passage holds.
+    verdict, _ = refused_twice(settings, "Which expert said the Kremlin wants friends who test the nerves of "
+                                         "Moscow's enemies?", other_one, ranked_n=[5, 6])
+    assert not verdict.checked.refused

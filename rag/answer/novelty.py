@@ -69,8 +69,25 @@ def restates(claim: str, claim_words: set[str], new_words: set[str], question_te
     if len(new_words) > 1 or len(new_words) / len(claim_words) >= RESTATING_SHARE:
         return False
     (word,) = new_words
-    named = {stem_of(token) for token in re.findall(r"\b(?:[A-Z][\w'’-]*|\d[\d.,]*)", claim)}
-    return word not in named
+    return word not in names_in(claim)
+
+
+_NAME = re.compile(r"\b(?:[A-Z][\w'’-]*|\d[\d.,]*)")
+
+
+def names_in(text: str) -> set[str]:
+    """The content words of the text's capitalised words and numbers, stemmed."""
+    return {stem for token in _NAME.findall(text) if (stem := stem_of(token))}
+
+
+def question_names(question: str) -> set[str]:
+    """The names and numbers a question gives, leaving out each sentence's capitalised first word.
+
+    >>> sorted(question_names("Which Fatah official attended the conference Moscow hosted in 2024?"))
+    ['2024', 'fatah', 'moscow']
+    """
+    first_words = {m.group(1) for m in re.finditer(r"(?:^|[.?!]\s+)([A-Z][\w'’-]*)", question)}
+    return names_in(" ".join(t for t in _NAME.findall(question) if t not in first_words))
 
 
 def stem_of(token: str) -> str:

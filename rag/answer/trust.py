@@ -14,6 +14,8 @@
    another outlet) gets a focused second chance: the same question, with only the
    FOCUSED_PASSAGES best-ranked passages visible. It replaces the answer only if it
    passes the same checks and its cited passages hold more of the question's words.
+   A refusal whose second chance refused too gets the same focused chance; its answer is
+   kept only if its cited passages also hold every name and number the question gives.
 5. The calibrated decision (`rag.answer.decide`) weighs the signals and may still refuse.
 
 With `second_look` off only the word-overlap check runs: negated and causal
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from rag.answer.cite import REFUSAL, Checked, SentenceCheck, assemble, check_sentences, is_refusal
 from rag.answer.decide import Decision, Model, Signals, calibrated_for, decide
-from rag.answer.novelty import held, words_beyond
+from rag.answer.novelty import held, question_names, words_beyond
 from rag.answer.prompts import hidden_texts
 from rag.answer.second_look import SecondLook
 from rag.ingest.text import content_words
@@ -75,12 +77,16 @@ class Verifier:
             if checked.refused:
                 return Verdict(checked, raw, Decision(False, None, _refusal_reason(raw)))
             return Verdict(checked, raw, Decision(True, None, "every kept sentence is in its cited passage (no second look)"))
-        used = raw
+        used, focused = raw, False
         if checked.refused and self.ranked:
             found = self._retried()
+            if found is None and self._whole_library:
+                found = self._retried(focused=True)
+                found = found if found is not None and self._names_held(found[0]) else None
+                focused = found is not None
             if found is not None:
                 checked, used = found
-        if self._top_passage_holds_more(checked):
+        if not focused and self._top_passage_holds_more(checked):
             found = self._retried(focused=True)
             if found is not None and self._coverage(_cited(found[0])) > self._coverage(_cited(checked)):
                 checked, used = found
@@ -116,10 +122,24 @@ class Verifier:
         than all those an answer from the whole library cites (else a focused answer, which
         mostly cites one passage, is unlikely to be kept)? With retrieved passages in the
         prompt, the answer already saw only those."""
-        if checked.refused or not self.ranked or len(self.prompt_passages) <= len(self.ranked):
+        if checked.refused or not self._whole_library:
             return False
         cited = self._coverage(_cited(checked))
         return any(self._coverage({p.n}) > cited for p in self.ranked[:FOCUSED_PASSAGES])
+
+    @property
+    def _whole_library(self) -> bool:
+        """Did the answer see more than the retrieved passages (the whole library), so that
+        hiding all but the best-ranked ones shows the model something new?"""
+        return bool(self.ranked) and len(self.prompt_passages) > len(self.ranked)
+
+    def _names_held(self, checked: Checked) -> bool:
+        """Do the cited passages hold every name and number the question gives? Asked of an answer
+        found only once the model, seeing the whole library, had refused twice: such an answer
+        is often about the wrong one of two things (a Houthi official for "Which Fatah official")."""
+        names = question_names(self.question)
+        cited_words = {w for p in self.prompt_passages if p.n in _cited(checked) for w in content_words(p.text)}
+        return held(names, cited_words) == names
 
     def _coverage(self, numbers: set[int]) -> float:
         """Share of the question's content words that passages `numbers` hold, in any form."""
