@@ -259,22 +259,3 @@ def test_a_focused_chance_after_refusals_must_hold_the_names_the_question_gives(
     verdict, _ = refused_twice(settings, "Which expert said the Kremlin wants friends who test the nerves of "
                                          "Moscow's enemies?", other_one, ranked_n=[5, 6])
     assert not verdict.checked.refused
-
-
-def test_a_refusal_from_retrieved_passages_refused_again_is_asked_with_the_best_one_alone(settings):
-    # Found on legal-md (answered from retrieved passages): "Which pip command gives an overview of
-    # pip's cache?" was refused twice with the answer in the best-ranked of the four passages, and
-    # answered right from that passage alone.
-    from rag.answer.trust import Verifier
-
-    retrieved = [passage(n, text) for n, text in enumerate(LIBRARY[4:] + LIBRARY[1:3], start=1)]
-    right = "Ruslan Suleymanov said the Kremlin wants friends who test the nerves of Moscow's enemies [1]."
-    generator = FakeGenerator(yes=0.9)
-    generator.reply = lambda messages: right if "[2]" not in messages[-1]["content"] else REFUSAL
-    verdict = Verifier(generator, settings, retrieved, WHO_SAID, [], retrieved, lambda claim: retrieved).verify(REFUSAL)
-    assert not verdict.checked.refused and verdict.raw.strip() == right
-    assert [c.n for c in verdict.checked.citations] == [1]
-    second_chance, focused = generator.prompts
-    assert "most likely to answer" in second_chance[-1]["content"] and "[4]" in second_chance[-1]["content"]
-    assert WHO_SAID in focused[-1]["content"] and "Hezbollah is based" not in focused[-1]["content"]
-    assert generator.hidden == [[], []]  # a prompt of its own, nothing hidden from a cache

@@ -33,9 +33,9 @@ class SecondLook:
         self.prompts_dir = prompts_dir
         self.passage_tokens = passage_tokens  # their count, when known (the cached library's)
 
-    def ask(self, text: str, history: list[dict] | None = None, passages: list[Passage] | None = None) -> list[dict]:
-        """The prompt asking `text` after the answer's passages, or only `passages` of them (and conversation)."""
-        return build_messages(self.passages if passages is None else passages, text, history or [], self.prompts_dir)
+    def ask(self, text: str, history: list[dict] | None = None) -> list[dict]:
+        """The prompt asking `text` after the answer's passages (and conversation)."""
+        return build_messages(self.passages, text, history or [], self.prompts_dir)
 
     def fits(self, text: str, history: list[dict], max_tokens: int) -> bool:
         """Does asking `text`, and `max_tokens` after it, fit the model's context (as the answer's did)?"""

@@ -14,9 +14,8 @@
    another outlet) gets a focused second chance: the same question, with only the
    FOCUSED_PASSAGES best-ranked passages visible. It replaces the answer only if it
    passes the same checks and its cited passages hold more of the question's words.
-   A refusal whose second chance refused too gets the same focused chance, in either mode
-   (with retrieved passages in the prompt it sees the best one alone); its answer is kept
-   only if its cited passages also hold every name and number the question gives.
+   A refusal whose second chance refused too gets the same focused chance; its answer is
+   kept only if its cited passages also hold every name and number the question gives.
 5. The calibrated decision (`rag.answer.decide`) weighs the signals and may still refuse.
 
 With `second_look` off only the word-overlap check runs: negated and causal
@@ -43,11 +42,9 @@ if TYPE_CHECKING:
     from rag.answer.generate import Generator
 
 CONFIRM_MIN = 0.5  # P(yes) a negated or causal sentence needs from the model
-# What a focused second chance sees: the passages retrieval ranks first. Of the whole library,
-# 3 (on the seeds 3 fixed more answers than 1); of the top_k retrieved passages an answer
-# already saw, the best one alone (on legal-md 1 fixed two refusals, 2 none; README, Evaluation).
+# What a focused second chance sees: the passages retrieval ranks first (measured on the
+# seeds: seeing 3 fixed more answers than seeing 1; README, Evaluation).
 FOCUSED_PASSAGES = 3
-FOCUSED_RETRIEVED_PASSAGES = 1
 
 
 @dataclass(frozen=True)
@@ -83,7 +80,7 @@ class Verifier:
         used, focused = raw, False
         if checked.refused and self.ranked:
             found = self._retried()
-            if found is None:
+            if found is None and self._whole_library:
                 found = self._retried(focused=True)
                 found = found if found is not None and self._names_held(found[0]) else None
                 focused = found is not None
@@ -112,20 +109,13 @@ class Verifier:
     def _second_chance(self, focused: bool = False) -> str | None:
         """The model's answer with the retrieved passages named, or (`focused`) to the question
         itself with only the best-ranked passages visible; None when it would not be used."""
-        text = self.question if focused else self.look.second_chance_text(self.question, self.ranked)
+        if focused:
+            text, hide = self.question, hidden_texts(self.prompt_passages, self.ranked[:FOCUSED_PASSAGES])
+        else:
+            text, hide = self.look.second_chance_text(self.question, self.ranked), []
         if not self.look.fits(text, self.history, self.settings.max_tokens) or not self._could_answer():
             return None
-        messages, hide = self._focused_prompt() if focused else (self.look.ask(text, self.history), [])
-        return "".join(self.generator.stream(messages, self.settings.max_tokens, hide=hide))
-
-    def _focused_prompt(self) -> tuple[list[dict], list[str]]:
-        """The question with only the best-ranked passages visible, and the texts to hide: from the
-        cached library the others are hidden (nothing is read again); with retrieved passages in
-        the prompt, a shorter prompt of the best one is read."""
-        if self._whole_library:
-            visible = self.ranked[:FOCUSED_PASSAGES]
-            return self.look.ask(self.question, self.history), hidden_texts(self.prompt_passages, visible)
-        return self.look.ask(self.question, self.history, self.ranked[:FOCUSED_RETRIEVED_PASSAGES]), []
+        return "".join(self.generator.stream(self.look.ask(text, self.history), self.settings.max_tokens, hide=hide))
 
     def _top_passage_holds_more(self, checked: Checked) -> bool:
         """Does one of the passages a focused answer would see hold more of the question's words
@@ -145,8 +135,8 @@ class Verifier:
 
     def _names_held(self, checked: Checked) -> bool:
         """Do the cited passages hold every name and number the question gives? Asked of an answer
-        found only once the model had refused twice: such an answer is often about the wrong
-        one of two things (a Houthi official for "Which Fatah official")."""
+        found only once the model, seeing the whole library, had refused twice: such an answer
+        is often about the wrong one of two things (a Houthi official for "Which Fatah official")."""
         names = question_names(self.question)
         cited_words = {w for p in self.prompt_passages if p.n in _cited(checked) for w in content_words(p.text)}
         return held(names, cited_words) == names
