@@ -129,11 +129,11 @@ def test_a_hidden_passage_is_not_seen_and_the_library_comes_back_whole(small_set
     prompts = small_settings.prompts_dir
     assert generator.hold_prefix(probes, tmp_path / "museum.state", progress=False) == "read"
     question = build_messages(passages, "What is the secret password of the museum?", [], prompts)
-    # 64 tokens: on some CPUs the 135M model first restates the question, then quotes the passages.
-    seen = "".join(generator.stream(question, 64))
-    hidden = "".join(generator.stream(question, 64, hide=[format_passage(passages[1])]))
-    other_hidden = "".join(generator.stream(question, 64, hide=[format_passage(passages[2])]))
-    again = "".join(generator.stream(question, 64))
+    reply_tokens = 64  # on some CPUs the 135M model first restates the question, then quotes the passages
+    seen = "".join(generator.stream(question, reply_tokens))
+    hidden = "".join(generator.stream(question, reply_tokens, hide=[format_passage(passages[1])]))
+    other_hidden = "".join(generator.stream(question, reply_tokens, hide=[format_passage(passages[2])]))
+    again = "".join(generator.stream(question, reply_tokens))
     assert "PELICAN" in seen.upper()
     assert "PELICAN" not in hidden.upper()  # the word is nowhere else the model could read it
     assert "PELICAN" in other_hidden.upper()
