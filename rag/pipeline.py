@@ -22,7 +22,7 @@ from rag.answer.cite import REFUSAL, Checked
 from rag.answer.generate import Generator, make_generator
 from rag.answer.library_cache import LibraryPlan, plan_library, probe_messages, state_file
 from rag.answer.prompts import PROMPT_MARGIN_TOKENS, build_messages, fit_passages, hidden_texts, prompt_size
-from rag.answer.trust import Verifier
+from rag.answer.trust import Verdict, Verifier, cross_checked
 from rag.index.build import ensure_index
 from rag.index.reader import open_store
 from rag.index.store import ChromaStore
@@ -215,6 +215,9 @@ class RAG:
         verifier = Verifier(self.generator, self.settings, prompt_passages, question, history, shown, candidates,
                             in_prompt.passage_tokens if in_prompt else None)
         verdict = verifier.verify("".join(raw))
+        if in_prompt is not None and self._cross_checks(verdict, in_prompt, shown):
+            verdict = cross_checked(verdict, self._fresh_verdict(in_prompt, shown, query, question, history),
+                                    verifier.coverage)
         checked = verdict.checked
         timings = Timings(retrieve_ms=retrieve_ms, first_token_ms=first_token_ms, total_ms=_ms(started),
                           prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
@@ -225,6 +228,24 @@ class RAG:
             verification=verdict.verification, confidence=verdict.decision.probability, reason=verdict.decision.reason,
             signals=verdict.decision.signals or {},
         )
+
+    def _cross_checks(self, verdict: Verdict, plan: LibraryPlan, shown: list[Passage]) -> bool:
+        """Is this answer from the whole library to be weighed against one from the retrieved passages?"""
+        return (self.settings.cross_check and self.settings.second_look and not verdict.checked.refused
+                and bool(shown) and len(plan.passages) > len(shown))
+
+    def _fresh_verdict(self, plan: LibraryPlan, shown: list[Passage], query: str, question: str,
+                       history: list[dict]) -> Verdict:
+        """The checked answer from the retrieved passages alone, read afresh as `answer_mode=retrieval`
+        reads them (their own prompt, second chance and decision); the library is held again after."""
+        try:
+            fitted, _ = self._fit(shown, query, question, history)
+            messages = build_messages(fitted, question, history, self.settings.prompts_dir)
+            raw = "".join(self.generator.stream(messages, self.settings.max_tokens))
+            return Verifier(self.generator, self.settings, fitted, question, history, fitted,
+                            lambda claim: fitted).verify(raw)
+        finally:
+            self.hold_library(plan)  # its saved state: a fraction of a second, nothing read again
 
     def _hidden_passages(self, plan: LibraryPlan, query: str, mode: str | None) -> list[str]:
         """The library passages the model should not see while it answers: all but the

@@ -122,6 +122,13 @@ class Settings(BaseSettings):
         "visible), and decide with the "
         "calibrated model (rag/answer/decision.json).",
     )
+    cross_check: bool = Field(
+        default=False,
+        description="With the cached library and second_look on: every answer is also written from the retrieved "
+        "passages alone, read afresh with their own checks (as answer_mode=retrieval answers; the library's cache is "
+        "put back after). Refused when that answer refuses; else the answer whose cited passages hold more of the "
+        "question's words is kept (the library's on a tie). About as long again as a retrieval answer.",
+    )
     refusal_threshold: float | None = Field(
         default=None, ge=0.0, le=1.0,
         description="Refuse below this probability that the answer is supported (None: the calibrated value).",

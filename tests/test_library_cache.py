@@ -205,3 +205,39 @@ def test_the_whole_library_is_seen_without_a_focus(settings, embedder):
     rag = library_rag(settings, embedder, clarke_answer)
     rag.ask("Who is Colin Clarke?")
     assert rag.generator.hidden == [[]]
+
+
+def library_or_fresh(library_reply, fresh_reply):
+    """A model that answers `library_reply` with the whole library in its prompt and `fresh_reply`
+    from retrieved passages alone (a prompt with fewer passages)."""
+    def reply(messages) -> str:
+        whole = len(re.findall(r"^\[\d+\] ", messages[-1]["content"], flags=re.M)) > 10
+        return (library_reply if whole else fresh_reply)(messages)
+    return reply
+
+
+def test_a_cross_checked_library_answer_is_refused_when_the_retrieved_passages_alone_give_none(settings, embedder):
+    # Found on eval q108 and q118: from the whole library the model answered unanswerable questions with
+    # a passage about something else; from the retrieved passages alone, read afresh, it refused.
+    refusal = lambda messages: "The documents do not say."  # noqa: E731
+    rag = library_rag(settings, embedder, library_or_fresh(clarke_answer, refusal), cross_check=True)
+    answer = rag.ask("Who is Colin Clarke?")
+    assert answer.refused and "retrieved passages alone" in answer.reason
+    kept_before = clarke_answer(rag.generator.prompts[0]).rsplit(" [", 1)[0]
+    assert answer.removed == [kept_before]  # withheld, and recorded
+    # The fresh prompt held only the retrieved passages (its refusal got their second chance too) ...
+    fresh = rag.generator.prompts[1][-1]["content"]
+    assert len(re.findall(r"^\[\d+\] ", fresh, flags=re.M)) == settings.top_k
+    # ... and the library was held again after it, for the next question.
+    assert len(rag.generator.held) == 2
+    # Without the cross-check the library's answer stands and nothing else is asked.
+    rag = library_rag(settings, embedder, library_or_fresh(clarke_answer, refusal))
+    answer = rag.ask("Who is Colin Clarke?")
+    assert not answer.refused and len(rag.generator.prompts) == 1
+
+
+def test_a_cross_checked_library_answer_that_both_modes_give_is_kept(settings, embedder):
+    rag = library_rag(settings, embedder, library_or_fresh(clarke_answer, clarke_answer), cross_check=True)
+    answer = rag.ask("Who is Colin Clarke?")
+    assert not answer.refused and answer.raw_text.strip() == clarke_answer(rag.generator.prompts[0])
+    assert len(rag.generator.prompts) == 2 and "retrieved passages alone" not in answer.reason

@@ -259,3 +259,25 @@ def test_a_focused_chance_after_refusals_must_hold_the_names_the_question_gives(
     verdict, _ = refused_twice(settings, "Which expert said the Kremlin wants friends who test the nerves of "
                                          "Moscow's enemies?", other_one, ranked_n=[5, 6])
     assert not verdict.checked.refused
+
+
+def test_of_two_answers_the_one_whose_passages_hold_more_of_the_question_is_kept(settings):
+    from rag.answer.trust import Verifier, cross_checked
+
+    library = [passage(n, text) for n, text in enumerate(LIBRARY, start=1)]
+    wrong = "Colin Clarke, director of research at the Soufan Group [2]."
+    right = "Ruslan Suleymanov said the Kremlin wants friends who test the nerves of Moscow's enemies [5]."
+    first, _ = verify_in_library(settings, wrong, "unused", ranked_n=[2])
+    fresh_passages = [library[4], library[1]]
+
+    def fresh_verdict(raw):
+        return Verifier(FakeGenerator(yes=0.9), settings, fresh_passages, WHO_SAID, [], fresh_passages,
+                        lambda claim: fresh_passages).verify(raw)
+
+    coverage = Verifier(FakeGenerator(), settings, library, WHO_SAID, [], [], lambda claim: []).coverage
+    kept = cross_checked(first, fresh_verdict(right), coverage)
+    assert kept.raw == right and "more of the question's words" in kept.decision.reason
+    # On a tie the library's answer stays; a refusal of the library's is not undone.
+    assert cross_checked(first, fresh_verdict(wrong), coverage) is first
+    refused, _ = verify_in_library(settings, REFUSAL, REFUSAL, ranked_n=[2])
+    assert cross_checked(refused, fresh_verdict(right), coverage) is refused

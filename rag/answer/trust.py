@@ -17,6 +17,8 @@
    A refusal whose second chance refused too gets the same focused chance; its answer is
    kept only if its cited passages also hold every name and number the question gives.
 5. The calibrated decision (`rag.answer.decide`) weighs the signals and may still refuse.
+6. With `cross_check`, the pipeline weighs an answer from the whole library against the
+   answer from the retrieved passages alone, read afresh (`cross_checked`).
 
 With `second_look` off only the word-overlap check runs: negated and causal
 sentences are then never kept, and nothing else is decided.
@@ -88,7 +90,7 @@ class Verifier:
                 checked, used = found
         if not focused and self._top_passage_holds_more(checked):
             found = self._retried(focused=True)
-            if found is not None and self._coverage(_cited(found[0])) > self._coverage(_cited(checked)):
+            if found is not None and self.coverage(_cited(found[0])) > self.coverage(_cited(checked)):
                 checked, used = found
         if checked.refused:
             return Verdict(checked, used, Decision(False, None, _refusal_reason(used)))
@@ -124,8 +126,8 @@ class Verifier:
         prompt, the answer already saw only those."""
         if checked.refused or not self._whole_library:
             return False
-        cited = self._coverage(_cited(checked))
-        return any(self._coverage({p.n}) > cited for p in self.ranked[:FOCUSED_PASSAGES])
+        cited = self.coverage(_cited(checked))
+        return any(self.coverage({p.n}) > cited for p in self.ranked[:FOCUSED_PASSAGES])
 
     @property
     def _whole_library(self) -> bool:
@@ -141,7 +143,7 @@ class Verifier:
         cited_words = {w for p in self.prompt_passages if p.n in _cited(checked) for w in content_words(p.text)}
         return held(names, cited_words) == names
 
-    def _coverage(self, numbers: set[int]) -> float:
+    def coverage(self, numbers: set[int]) -> float:
         """Share of the question's content words that passages `numbers` hold, in any form."""
         asked = set(content_words(self.question))
         held_words = {w for p in self.prompt_passages if p.n in numbers for w in content_words(p.text)}
@@ -192,6 +194,26 @@ class Verifier:
             new_share=new_share(" ".join(s.claim for s in kept), self.question),
             support=min(s.score for s in kept),
         )
+
+
+def cross_checked(first: Verdict, fresh: Verdict, coverage: Callable[[set[int]], float]) -> Verdict:
+    """An answer from the whole library, weighed against the answer from the retrieved passages alone
+    (`fresh`, read afresh). The two modes err on different questions: refuse when either refused (from
+    a few passages read afresh the model refuses what the library only seemed to answer), else keep the
+    answer whose cited passages hold more of the question's words, the library's on a tie (README,
+    Evaluation: a replay of both modes' runs on the seeds)."""
+    if first.checked.refused:
+        return first
+    if fresh.checked.refused:
+        withheld = Checked(REFUSAL, refused=True, removed=[s.claim for s in first.checked.sentences if s.supported],
+                           sentences=first.checked.sentences)
+        reason = f"from the retrieved passages alone the answer was refused ({fresh.decision.reason})"
+        return Verdict(withheld, fresh.raw, replace(first.decision, answer=False, reason=reason))
+    if coverage(_cited(fresh.checked)) > coverage(_cited(first.checked)):
+        return replace(fresh, decision=replace(fresh.decision, reason=fresh.decision.reason
+                                               + "; from the retrieved passages alone, whose cited passages hold "
+                                               "more of the question's words"))
+    return first
 
 
 def _cited(checked: Checked) -> set[int]:
