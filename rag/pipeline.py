@@ -18,11 +18,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from rag.answer.cite import REFUSAL, Checked
+from rag.answer.cite import REFUSAL, shown_with_cited
+from rag.answer.cross_check import cross_checked, cross_checks, fresh_verdict
 from rag.answer.generate import Generator, make_generator
 from rag.answer.library_cache import LibraryPlan, plan_library, probe_messages, state_file
 from rag.answer.prompts import PROMPT_MARGIN_TOKENS, build_messages, fit_passages, hidden_texts, prompt_size
-from rag.answer.trust import Verdict, Verifier, cross_checked
+from rag.answer.trust import Verdict, Verifier
 from rag.index.build import ensure_index
 from rag.index.reader import open_store
 from rag.index.store import ChromaStore
@@ -215,41 +216,29 @@ class RAG:
         verifier = Verifier(self.generator, self.settings, prompt_passages, question, history, shown, candidates,
                             in_prompt.passage_tokens if in_prompt else None)
         verdict = verifier.verify("".join(raw))
-        if in_prompt is not None and self._cross_checks(verdict, in_prompt, shown):
-            verdict = cross_checked(verdict, self._fresh_verdict(in_prompt, shown, query, question, history),
-                                    verifier.coverage)
+        if in_prompt is not None and cross_checks(self.settings, verdict, len(in_prompt.passages), len(shown)):
+            fresh = self._fresh_verdict(in_prompt, self._fit(shown, query, question, history)[0], question, history)
+            verdict = cross_checked(verdict, fresh, verifier.coverage)
         checked = verdict.checked
         timings = Timings(retrieve_ms=retrieve_ms, first_token_ms=first_token_ms, total_ms=_ms(started),
                           prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
         yield Answer(
             text=checked.text, refused=checked.refused, citations=self.texts.with_pages(checked.citations),
-            passages=_shown_with_cited(shown, prompt_passages, checked), grounding=checked.grounding,
+            passages=shown_with_cited(shown, prompt_passages, checked), grounding=checked.grounding,
             timings=timings, query=query, raw_text=verdict.raw, answer_mode=answer_mode, removed=checked.removed,
             verification=verdict.verification, confidence=verdict.decision.probability, reason=verdict.decision.reason,
             signals=verdict.decision.signals or {},
         )
 
-    def _cross_checks(self, verdict: Verdict, plan: LibraryPlan, shown: list[Passage]) -> bool:
-        """Is this answer from the whole library to be weighed against one from the retrieved passages?"""
-        return (self.settings.cross_check and self.settings.second_look and not verdict.checked.refused
-                and bool(shown) and len(plan.passages) > len(shown))
-
-    def _fresh_verdict(self, plan: LibraryPlan, shown: list[Passage], query: str, question: str,
-                       history: list[dict]) -> Verdict:
-        """The checked answer from the retrieved passages alone, read afresh as `answer_mode=retrieval`
-        reads them (their own prompt, second chance and decision); the library is held again after."""
+    def _fresh_verdict(self, plan: LibraryPlan, passages: list[Passage], question: str, history: list[dict]) -> Verdict:
+        """The checked answer from `passages` alone, read afresh; the library is held again after."""
         try:
-            fitted, _ = self._fit(shown, query, question, history)
-            messages = build_messages(fitted, question, history, self.settings.prompts_dir)
-            raw = "".join(self.generator.stream(messages, self.settings.max_tokens))
-            return Verifier(self.generator, self.settings, fitted, question, history, fitted,
-                            lambda claim: fitted).verify(raw)
+            return fresh_verdict(self.generator, self.settings, passages, question, history)
         finally:
             self.hold_library(plan)  # its saved state: a fraction of a second, nothing read again
 
     def _hidden_passages(self, plan: LibraryPlan, query: str, mode: str | None) -> list[str]:
-        """The library passages the model should not see while it answers: all but the
-        `library_focus` best retrieved (none hidden when library_focus is 0)."""
+        """The library passages hidden while the model answers: all but the `library_focus` best retrieved."""
         if not self.settings.library_focus:
             return []
         return hidden_texts(plan.passages, plan.ranked(self.retrieve(query, self.settings.library_focus, mode)))
@@ -281,13 +270,6 @@ class RAG:
 
         passages = focus_passages(passages, query, self.settings.passage_chars)
         return fit_passages(passages, messages_for, self.generator.count_tokens, budget)
-
-
-def _shown_with_cited(shown: list[Passage], all_passages: list[Passage], checked: Checked) -> list[Passage]:
-    """The retrieved passages, best first, then any other passage a kept citation points at."""
-    numbers = {p.n for p in shown}
-    cited = [p for p in all_passages if p.n in {c.n for c in checked.citations} and p.n not in numbers]
-    return shown + cited
 
 
 def _ms(since: float) -> float:

@@ -60,7 +60,7 @@ def test_an_answer_from_retrieved_passages_alone_puts_the_library_back(small_set
     hold = rag.hold_library
     rag.hold_library = lambda p: how.append(hold(p)) or how[-1]  # type: ignore[method-assign]
     shown = plan.ranked(rag.retrieve(QUESTION, small_settings.top_k))
-    rag._fresh_verdict(plan, shown, QUESTION, QUESTION, [])
+    rag._fresh_verdict(plan, shown, QUESTION, [])
     assert how == ["loaded"]
     assert rag.ask(QUESTION).raw_text == before.raw_text and how[-1] == "held"
 

@@ -262,7 +262,8 @@ def test_a_focused_chance_after_refusals_must_hold_the_names_the_question_gives(
 
 
 def test_of_two_answers_the_one_whose_passages_hold_more_of_the_question_is_kept(settings):
-    from rag.answer.trust import Verifier, cross_checked
+    from rag.answer.cross_check import cross_checked
+    from rag.answer.trust import Verifier
 
     library = [passage(n, text) for n, text in enumerate(LIBRARY, start=1)]
     wrong = "Colin Clarke, director of research at the Soufan Group [2]."

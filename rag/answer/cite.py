@@ -260,3 +260,10 @@ def check(
     if is_refusal(raw):
         return Checked(REFUSAL, refused=True)
     return assemble(check_sentences(raw, passages, threshold, question, candidates))
+
+
+def shown_with_cited(shown: list[Passage], all_passages: list[Passage], checked: Checked) -> list[Passage]:
+    """The retrieved passages, best first, then any other passage a kept citation points at."""
+    numbers = {p.n for p in shown}
+    cited = [p for p in all_passages if p.n in {c.n for c in checked.citations} and p.n not in numbers]
+    return shown + cited

@@ -18,7 +18,7 @@
    kept only if its cited passages also hold every name and number the question gives.
 5. The calibrated decision (`rag.answer.decide`) weighs the signals and may still refuse.
 6. With `cross_check`, the pipeline weighs an answer from the whole library against the
-   answer from the retrieved passages alone, read afresh (`cross_checked`).
+   answer from the retrieved passages alone, read afresh (`rag.answer.cross_check`).
 
 With `second_look` off only the word-overlap check runs: negated and causal
 sentences are then never kept, and nothing else is decided.
@@ -194,26 +194,6 @@ class Verifier:
             new_share=new_share(" ".join(s.claim for s in kept), self.question),
             support=min(s.score for s in kept),
         )
-
-
-def cross_checked(first: Verdict, fresh: Verdict, coverage: Callable[[set[int]], float]) -> Verdict:
-    """An answer from the whole library, weighed against the answer from the retrieved passages alone
-    (`fresh`, read afresh). The two modes err on different questions: refuse when either refused (from
-    a few passages read afresh the model refuses what the library only seemed to answer), else keep the
-    answer whose cited passages hold more of the question's words, the library's on a tie (README,
-    Evaluation: a replay of both modes' runs on the seeds)."""
-    if first.checked.refused:
-        return first
-    if fresh.checked.refused:
-        withheld = Checked(REFUSAL, refused=True, removed=[s.claim for s in first.checked.sentences if s.supported],
-                           sentences=first.checked.sentences)
-        reason = f"from the retrieved passages alone the answer was refused ({fresh.decision.reason})"
-        return Verdict(withheld, fresh.raw, replace(first.decision, answer=False, reason=reason))
-    if coverage(_cited(fresh.checked)) > coverage(_cited(first.checked)):
-        return replace(fresh, decision=replace(fresh.decision, reason=fresh.decision.reason
-                                               + "; from the retrieved passages alone, whose cited passages hold "
-                                               "more of the question's words"))
-    return first
 
 
 def _cited(checked: Checked) -> set[int]:
