@@ -75,6 +75,15 @@ class Checked:
     removed: list[str] = field(default_factory=list)  # sentences taken out, whole
     sentences: list[SentenceCheck] = field(default_factory=list)
 
+    @property
+    def cited(self) -> set[int]:
+        """The passage numbers the kept sentences cite."""
+        return {c.n for c in self.citations}
+
+    def withheld(self) -> Checked:
+        """The refusal that replaces this answer, every sentence of it recorded as removed."""
+        return Checked(REFUSAL, refused=True, removed=[s.claim for s in self.sentences], sentences=self.sentences)
+
 
 @dataclass(frozen=True)
 class _Sentence:
@@ -265,5 +274,5 @@ def check(
 def shown_with_cited(shown: list[Passage], all_passages: list[Passage], checked: Checked) -> list[Passage]:
     """The retrieved passages, best first, then any other passage a kept citation points at."""
     numbers = {p.n for p in shown}
-    cited = [p for p in all_passages if p.n in {c.n for c in checked.citations} and p.n not in numbers]
+    cited = [p for p in all_passages if p.n in checked.cited and p.n not in numbers]
     return shown + cited

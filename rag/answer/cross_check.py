@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from rag.answer.cite import REFUSAL, Checked
 from rag.answer.prompts import build_messages
 from rag.answer.trust import Verdict, Verifier
 from rag.settings import Settings
@@ -45,16 +44,11 @@ def cross_checked(first: Verdict, fresh: Verdict, coverage: Callable[[set[int]],
     if first.checked.refused:
         return first
     if fresh.checked.refused:
-        withheld = Checked(REFUSAL, refused=True, removed=[s.claim for s in first.checked.sentences if s.supported],
-                           sentences=first.checked.sentences)
         reason = f"from the retrieved passages alone the answer was refused ({fresh.decision.reason})"
-        return Verdict(withheld, fresh.raw, replace(first.decision, answer=False, reason=reason))
-    if coverage(_cited(fresh.checked)) > coverage(_cited(first.checked)):
+        return Verdict(first.checked.withheld(), fresh.raw, replace(first.decision, answer=False, reason=reason))
+    if coverage(fresh.checked.cited) > coverage(first.checked.cited):
         return replace(fresh, decision=replace(fresh.decision, reason=fresh.decision.reason
                                                + "; from the retrieved passages alone, whose cited passages hold "
                                                "more of the question's words"))
     return first
 
-
-def _cited(checked: Checked) -> set[int]:
-    return {c.n for c in checked.citations}

@@ -90,14 +90,13 @@ class Verifier:
                 checked, used = found
         if not focused and self._top_passage_holds_more(checked):
             found = self._retried(focused=True)
-            if found is not None and self.coverage(_cited(found[0])) > self.coverage(_cited(checked)):
+            if found is not None and self.coverage(found[0].cited) > self.coverage(checked.cited):
                 checked, used = found
         if checked.refused:
             return Verdict(checked, used, Decision(False, None, _refusal_reason(used)))
         decision = self._decide(self._signals(checked))
         if not decision.answer:
-            checked = Checked(REFUSAL, refused=True, removed=[s.claim for s in checked.sentences],
-                              sentences=checked.sentences)
+            checked = checked.withheld()
         return Verdict(checked, used, decision)
 
     def _retried(self, focused: bool = False) -> tuple[Checked, str] | None:
@@ -126,7 +125,7 @@ class Verifier:
         prompt, the answer already saw only those."""
         if checked.refused or not self._whole_library:
             return False
-        cited = self.coverage(_cited(checked))
+        cited = self.coverage(checked.cited)
         return any(self.coverage({p.n}) > cited for p in self.ranked[:FOCUSED_PASSAGES])
 
     @property
@@ -140,7 +139,7 @@ class Verifier:
         found only once the model, seeing the whole library, had refused twice: such an answer
         is often about the wrong one of two things (a Houthi official for "Which Fatah official")."""
         names = question_names(self.question)
-        cited_words = {w for p in self.prompt_passages if p.n in _cited(checked) for w in content_words(p.text)}
+        cited_words = {w for p in self.prompt_passages if p.n in checked.cited for w in content_words(p.text)}
         return held(names, cited_words) == names
 
     def coverage(self, numbers: set[int]) -> float:
@@ -194,10 +193,6 @@ class Verifier:
             new_share=new_share(" ".join(s.claim for s in kept), self.question),
             support=min(s.score for s in kept),
         )
-
-
-def _cited(checked: Checked) -> set[int]:
-    return {c.n for c in checked.citations}
 
 
 def _refusal_reason(raw: str) -> str:
