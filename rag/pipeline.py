@@ -94,7 +94,7 @@ class RAG:
         return plan
 
     def hold_library(self, plan: LibraryPlan) -> str:
-        """Have the model's cache hold the library: kept, loaded from the saved state, or read now."""
+        """Have the model's cache hold the library: "held", "restored" (memory), "loaded" (saved state) or "read"."""
         self.generator.use_context(plan.n_ctx)
         probes, path = self._library_state(plan)
         return self.generator.hold_prefix(probes, path, self._progress)
@@ -235,7 +235,7 @@ class RAG:
         try:
             return fresh_verdict(self.generator, self.settings, passages, question, history)
         finally:
-            self.hold_library(plan)  # its saved state: a fraction of a second, nothing read again
+            self.hold_library(plan)  # from its copy in memory: nothing read again
 
     def _hidden_passages(self, plan: LibraryPlan, query: str, mode: str | None) -> list[str]:
         """The library passages hidden while the model answers: all but the `library_focus` best retrieved."""

@@ -50,7 +50,8 @@ class Generator(Protocol):
         ...
 
     def hold_prefix(self, probes: tuple[list[dict], list[dict]], state_file: Path, progress: bool) -> str:
-        """Keep the prompt start the two probe prompts share in the model's cache; how it got there."""
+        """Keep the prompt start the two probe prompts share in the model's cache; how it got there
+        ("held", "restored", "loaded", "read"; a server backend says what it did)."""
         ...
 
     def yes_probability(self, messages: list[dict]) -> float | None:

@@ -4,7 +4,8 @@ The model's cache holds every token of the library. Removing a passage's tokens
 from the cache (llama.cpp's `llama_memory_seq_rm` on a range of positions) leaves
 the others where they were: the model then attends only to the passages left, as if
 retrieval had chosen them, but nothing is read again. Afterwards the library's cache
-is put back from a copy kept in memory (a few hundredths of a second for 5,000 tokens).
+is put back from a copy kept in memory (a few hundredths of a second for 5,000 tokens),
+the same copy that puts the library back after a prompt that does not start with it.
 
     >>> spans = TokenSpans(pieces)            # the held prefix's tokens, as bytes
     >>> with hidden(llm, prefix, spans.covering(["[7] Passage text ..."]), backup):
@@ -75,21 +76,30 @@ def seq_state(llm: Llama, prefix_tokens: int) -> bytes:
 
 
 @contextlib.contextmanager
-def hidden(llm: Llama, prefix_tokens: int, ranges: list[tuple[int, int]], backup: bytes) -> Iterator[None]:
-    """Within the block the cache lacks `ranges`; after it, it holds exactly the prefix again (from `backup`)."""
+def hidden(llm: Llama, prefix: list[int], ranges: list[tuple[int, int]], backup: bytes) -> Iterator[None]:
+    """Within the block the cache lacks `ranges`; after it, it holds exactly `prefix` again (from `backup`)."""
     import llama_cpp
 
-    keep_prefix(llm, prefix_tokens)
+    keep_prefix(llm, len(prefix))
     memory = llama_cpp.llama_get_memory(llm.ctx)
     for start, end in ranges:
         llama_cpp.llama_memory_seq_rm(memory, 0, start, end)
     try:
         yield
     finally:
-        llama_cpp.llama_memory_seq_rm(memory, -1, 0, -1)
-        data = (ctypes.c_uint8 * len(backup)).from_buffer_copy(backup)
-        if llama_cpp.llama_state_seq_set_data(llm.ctx, data, len(backup), 0) != len(backup):
-            llm.reset()  # the next call reads the library again rather than trust a broken cache
-        else:
-            llm.n_tokens = prefix_tokens
-        llm._requires_eval = True  # the logits are not the prefix's: never sample from them
+        put_back(llm, prefix, backup)
+
+
+def put_back(llm: Llama, prefix: list[int], backup: bytes) -> bool:
+    """Make the cache hold `prefix` again from its copy `backup` (whatever was read since); False if it would not load."""
+    import llama_cpp
+
+    llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(llm.ctx), -1, 0, -1)
+    data = (ctypes.c_uint8 * len(backup)).from_buffer_copy(backup)
+    if llama_cpp.llama_state_seq_set_data(llm.ctx, data, len(backup), 0) != len(backup):
+        llm.reset()  # the next call reads the library again rather than trust a broken cache
+        return False
+    llm.input_ids[: len(prefix)] = prefix
+    llm.n_tokens = len(prefix)
+    llm._requires_eval = True  # the logits are not the prefix's: never sample from them
+    return True

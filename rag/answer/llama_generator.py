@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.answer.llama_focus import TokenSpans, hidden, keep_prefix, seq_state
+from rag.answer.llama_focus import TokenSpans, hidden, keep_prefix, put_back, seq_state
 from rag.answer.lookup import common_prefix, greedy_text, next_token_logits
 from rag.settings import Settings
 
@@ -44,7 +44,10 @@ class LlamaGenerator:
         self._llm: Llama | None = None
         self._vocab_llm: Llama | None = None
         self._prefix: tuple[Path, list[int]] | None = None  # (state file, its prefix tokens)
-        self._focus: tuple[tuple, TokenSpans, bytes] | None = None  # (_prefix, its token spans, its cache copy)
+        # A copy of the held prefix's cache in memory, and where its texts lie in its tokens (for
+        # hiding passages); each tagged with the _prefix it belongs to.
+        self._copy: tuple[tuple, bytes] | None = None
+        self._spans: tuple[tuple, TokenSpans] | None = None
         self.lock = threading.Lock()  # one call at a time per model
         self._vocab_lock = threading.Lock()
 
@@ -115,7 +118,20 @@ class LlamaGenerator:
             self._prefix = (state_file, common_prefix(first, second))
         shared = self._prefix[1]
         with self.lock:
-            return llama_state.hold(self._load(), shared, state_file, progress)
+            llm = self._load()
+            copy = self._copy[1] if self._copy is not None and self._copy[0] is self._prefix else None
+            if copy is not None and not llama_state.holds(llm, shared) and put_back(llm, shared, copy):
+                return "restored"  # a prompt without the library overwrote it (the cross-check's fresh read)
+            how = llama_state.hold(llm, shared, state_file, progress)
+            self._prefix_copy(llm)  # kept in memory too: it puts the library back without the disk, even a read-only one
+            return how
+
+    def _prefix_copy(self, llm: Llama) -> bytes:
+        """The copy of the held prefix's cache, taken now if there is none for this prefix yet."""
+        assert self._prefix is not None
+        if self._copy is None or self._copy[0] is not self._prefix:
+            self._copy = (self._prefix, seq_state(llm, len(self._prefix[1])))
+        return self._copy[1]
 
     def count_tokens(self, text: str) -> int:
         with self._vocab_lock:
@@ -184,12 +200,11 @@ class LlamaGenerator:
         if not hide or self._prefix is None or not llama_state.holds(llm, self._prefix[1]):
             return contextlib.nullcontext()
         prefix = self._prefix[1]
-        if self._focus is None or self._focus[0] is not self._prefix:
+        if self._spans is None or self._spans[0] is not self._prefix:
             with self._vocab_lock:
                 pieces = [self._vocab().detokenize([t], special=True) for t in prefix]
-            self._focus = (self._prefix, TokenSpans(pieces), seq_state(llm, len(prefix)))
-        _, spans, backup = self._focus
-        return hidden(llm, len(prefix), spans.covering(hide), backup)
+            self._spans = (self._prefix, TokenSpans(pieces))
+        return hidden(llm, prefix, self._spans[1].covering(hide), self._prefix_copy(llm))
 
 
 @contextlib.contextmanager
