@@ -105,6 +105,7 @@ def test_bench_configurations_switch_one_lever_at_a_time(settings):
     assert configs["retrieval answers"] == settings.model_copy(update={"answer_mode": "retrieval"})
     assert configs["default, second look off"].second_look is False
     assert configs["default + prompt lookup"] == settings.model_copy(update={"prompt_lookup": True})
+    assert configs["default + cross-check"] == settings.model_copy(update={"cross_check": True})
     assert len(factual_questions(30)) == 30
 
 
@@ -161,7 +162,8 @@ def test_rag_bench_writes_results(tmp_path, model_cache):
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     r = json.loads((out / "results.json").read_text())
-    assert set(r["answers"]) == {"default", "default, second look off", "default + prompt lookup", "retrieval answers",
+    assert set(r["answers"]) == {"default", "default, second look off", "default + prompt lookup", "default + cross-check",
+                                 "retrieval answers",
                                  "retrieval answers + passage budget", "fast", "fast, prefix cache off",
                                  "fast, passage budget off"}
     default = r["answers"]["default"]

@@ -103,6 +103,8 @@ def _levers(r: dict) -> list[str]:
        key="total_ms")
     ab("prompt lookup (guesses from the prompt, checked in one pass): whole answer p50", "default + prompt lookup",
        "default", key="total_ms")
+    ab("cross-check (a fresh answer from the retrieved passages too): whole answer p50", "default + cross-check",
+       "default", key="total_ms")
     ab("passage budget, fast model: first token p50", "fast", "fast, passage budget off")
     ab("passage budget, default model: first token p50", "retrieval answers + passage budget", "retrieval answers")
     ab("prefix cache reuse, fast model: first token p50", "fast", "fast, prefix cache off")

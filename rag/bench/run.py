@@ -68,6 +68,7 @@ def configurations(base: Settings, fast_model: str | None = None) -> dict[str, t
         "default": (base, False),
         "default, second look off": (base.model_copy(update={"second_look": False}), False),
         "default + prompt lookup": (base.model_copy(update={"prompt_lookup": True}), False),
+        "default + cross-check": (base.model_copy(update={"cross_check": True}), False),
         "retrieval answers": (retrieval, True),
         "retrieval answers + passage budget": (retrieval.model_copy(update={k: FAST_MODE[k] for k in budget_off}), False),
         "fast": (fast, True),
