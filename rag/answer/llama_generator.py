@@ -41,6 +41,9 @@ class LlamaGenerator:
         self.kv_cache_keys = settings.kv_cache_keys
         self.prefix_cache = settings.prefix_cache
         self.prompt_lookup = settings.prompt_lookup and settings.temperature == 0  # it decodes greedily
+        # The cross-check's fresh prompt overwrites the held library after every answer: copy it to
+        # memory as soon as it is held (otherwise the copy is taken when a passage is first hidden).
+        self.copy_when_held = settings.cross_check
         self._llm: Llama | None = None
         self._vocab_llm: Llama | None = None
         self._prefix: tuple[Path, list[int]] | None = None  # (state file, its prefix tokens)
@@ -123,7 +126,8 @@ class LlamaGenerator:
             if copy is not None and not llama_state.holds(llm, shared) and put_back(llm, shared, copy):
                 return "restored"  # a prompt without the library overwrote it (the cross-check's fresh read)
             how = llama_state.hold(llm, shared, state_file, progress)
-            self._prefix_copy(llm)  # kept in memory too: it puts the library back without the disk, even a read-only one
+            if self.copy_when_held:  # puts the library back without the disk, even a read-only one
+                self._prefix_copy(llm)
             return how
 
     def _prefix_copy(self, llm: Llama) -> bytes:
