@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.answer.llama_focus import TokenSpans, hidden, keep_prefix, put_back, seq_state
+from rag.answer.llama_focus import TokenSpans, hidden, keep_prefix, seq_state
 from rag.answer.lookup import common_prefix, greedy_text, next_token_logits
 from rag.settings import Settings
 
@@ -122,20 +122,23 @@ class LlamaGenerator:
         shared = self._prefix[1]
         with self.lock:
             llm = self._load()
-            copy = self._copy[1] if self._copy is not None and self._copy[0] is self._prefix else None
-            if copy is not None and not llama_state.holds(llm, shared) and put_back(llm, shared, copy):
-                return "restored"  # a prompt without the library overwrote it (the cross-check's fresh read)
-            how = llama_state.hold(llm, shared, state_file, progress)
+            # "restored" from the copy after a prompt without the library (the cross-check's fresh read)
+            how = llama_state.hold(llm, shared, state_file, progress, self._copy_of_prefix())
             if self.copy_when_held:  # puts the library back without the disk, even a read-only one
                 self._prefix_copy(llm)
             return how
 
+    def _copy_of_prefix(self) -> bytes | None:
+        return self._copy[1] if self._copy is not None and self._copy[0] is self._prefix else None
+
     def _prefix_copy(self, llm: Llama) -> bytes:
         """The copy of the held prefix's cache, taken now if there is none for this prefix yet."""
         assert self._prefix is not None
-        if self._copy is None or self._copy[0] is not self._prefix:
-            self._copy = (self._prefix, seq_state(llm, len(self._prefix[1])))
-        return self._copy[1]
+        copy = self._copy_of_prefix()
+        if copy is None:
+            copy = seq_state(llm, len(self._prefix[1]))
+            self._copy = (self._prefix, copy)
+        return copy
 
     def count_tokens(self, text: str) -> int:
         with self._vocab_lock:

@@ -1,7 +1,8 @@
 """A llama-cpp-python model's cache of a prompt start: read once, saved, restored, never trusted blind.
 
 `hold(llm, tokens, path)` leaves the model's cache holding `tokens` (the cached
-library): already there, restored from `path` when the file checks out, or read
+library): already there, put back from a copy in memory when one is given,
+restored from `path` when the file checks out, or read
 now (with a progress bar) and saved. The file sits beside a small JSON record of
 its sha256 and its tokens; a file that does not match is rebuilt, not loaded.
 """
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
+from rag.answer.llama_focus import put_back
+
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
@@ -33,10 +36,13 @@ def holds(llm: Llama, tokens: list[int]) -> bool:
     return llm.n_tokens >= n and llm.input_ids[:n].tolist() == tokens
 
 
-def hold(llm: Llama, tokens: list[int], path: Path, progress: bool = True) -> str:
-    """Make the cache hold `tokens`; returns how: "held", "loaded" or "read"."""
+def hold(llm: Llama, tokens: list[int], path: Path, progress: bool = True, copy: bytes | None = None) -> str:
+    """Make the cache hold `tokens`; returns how: "held", "restored" (from `copy`, a copy of its cache
+    in memory), "loaded" (from `path`) or "read"."""
     if holds(llm, tokens):
         return "held"
+    if copy is not None and put_back(llm, tokens, copy):
+        return "restored"
     if restore(llm, tokens, path):
         return "loaded"
     read(llm, tokens, progress)
